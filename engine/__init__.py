@@ -1,0 +1,1 @@
+"""Real-time engine: sessions, audio window, clock, scheduler (issue 6)."""

@@ -1,0 +1,1 @@
+"""Models: face parameters, renderer, audio, motion and pose models."""

@@ -1,0 +1,77 @@
+"""Face landmarks from mediapipe's face mesh (478 points with irises) and person segmentation.
+
+Landmarks are returned in pixels: x, y in the image, z scaled like x (mediapipe's convention),
+smaller z nearer the camera.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from posetalk.models.face.topology import N_POINTS
+
+_local = threading.local()
+
+
+@dataclass
+class FaceFound:
+    landmarks: np.ndarray  # (478, 3) float32 pixels
+    faces_seen: int  # how many faces the detector saw; the largest is returned
+
+    @property
+    def width(self) -> float:
+        """Face width in pixels (cheek to cheek)."""
+        lm = self.landmarks
+        return float(np.linalg.norm(lm[454, :2] - lm[234, :2]))
+
+
+def _face_mesh(static: bool):  # type: ignore[no-untyped-def]
+    key = "mesh_static" if static else "mesh_video"
+    mesh = getattr(_local, key, None)
+    if mesh is None:
+        import mediapipe as mp
+
+        mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static,
+            max_num_faces=4,
+            refine_landmarks=True,
+            min_detection_confidence=0.5,
+        )
+        setattr(_local, key, mesh)
+    return mesh
+
+
+def find_faces(rgb: np.ndarray, static: bool = True) -> list[np.ndarray]:
+    """All faces in an RGB uint8 image as (478, 3) pixel landmark arrays, largest first."""
+    h, w = rgb.shape[:2]
+    result = _face_mesh(static).process(np.ascontiguousarray(rgb))
+    faces = []
+    for face in result.multi_face_landmarks or []:
+        lm = np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark], np.float32)
+        if len(lm) == N_POINTS:
+            faces.append(lm)
+    faces.sort(key=lambda lm: -float(np.ptp(lm[:, 0]) * np.ptp(lm[:, 1])))
+    return faces
+
+
+def track(rgb: np.ndarray, static: bool = True) -> FaceFound | None:
+    """The largest face in the image, or None."""
+    faces = find_faces(rgb, static)
+    if not faces:
+        return None
+    return FaceFound(faces[0], len(faces))
+
+
+def segment_person(rgb: np.ndarray) -> np.ndarray:
+    """Person probability (H, W) float32 in [0, 1] from mediapipe's selfie segmentation."""
+    seg = getattr(_local, "segmenter", None)
+    if seg is None:
+        import mediapipe as mp
+
+        seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        _local.segmenter = seg
+    mask = seg.process(np.ascontiguousarray(rgb)).segmentation_mask
+    return np.clip(mask, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,47 @@
+"""Per-frame geometry shared by the renderers: where every control vertex lands in the output
+frame for a given pose, gaze and expression (NumPy reference; torch_render mirrors it)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posetalk.models.face.geometry import rotation_matrix
+from posetalk.models.render.avatar import Avatar
+
+
+def frame_vertices(
+    av: Avatar, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Output-pixel positions (N+M, 2) and depths (N+M,) of all control vertices for one frame."""
+    v = av.verts + np.tensordot(expression.astype(np.float32), av.basis, 1)  # (N, 3)
+    rg = rotation_matrix(float(gaze[0]), float(gaze[1]), 0.0).astype(np.float32)
+    for eye in range(2):
+        ids, c = av.iris[eye], av.eye_centres[eye]
+        v[ids] = (v[ids] - c) @ rg.T + c
+    r = rotation_matrix(float(pose[0]), float(pose[1]), float(pose[2])).astype(np.float32)
+    s = av.scale * float(np.exp(pose[5]))
+    anchor = av.scale * av.rotation @ av.pivot + av.offset
+    anchor = anchor + np.array([pose[3] * av.scale, pose[4] * av.scale, 0.0], np.float32)
+    x = s * (v - av.pivot) @ r.T + anchor  # (N, 3)
+    xo = s * (av.outer_can - av.pivot) @ r.T + anchor  # (M, 3)
+    h = av.outer_head[:, None]
+    xo_2d = h * xo[:, :2] + (1 - h) * av.outer_src
+    xy = np.vstack([x[:, :2], xo_2d]).astype(np.float32)
+    depth = np.concatenate([x[:, 2], xo[:, 2]]).astype(np.float32)
+    return xy, depth
+
+
+def draw_order(av: Avatar, depth: np.ndarray) -> np.ndarray:
+    """Triangle indices back to front: by layer, then farthest first within a layer."""
+    tri_depth = depth[av.triangles].mean(1)
+    return np.lexsort((-tri_depth, av.layer))
+
+
+def affines(xy: np.ndarray, uv: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-triangle 2×3 maps from output pixels to atlas pixels, and which are non-degenerate."""
+    d = np.concatenate([xy[tris], np.ones((len(tris), 3, 1), np.float32)], 2)  # (K, 3, 3)
+    det = np.linalg.det(d.astype(np.float64))
+    ok = np.abs(det) > 1e-6
+    a = np.zeros((len(tris), 3, 2), np.float64)
+    a[ok] = np.linalg.solve(d[ok].astype(np.float64), uv[tris[ok]].astype(np.float64))
+    return a.transpose(0, 2, 1).astype(np.float32), ok  # (K, 2, 3)

@@ -1,0 +1,326 @@
+"""prepare(image) -> Avatar: runs once per portrait (and is cached on disk by the image's hash).
+
+Face mesh, person matte, the portrait's own pose/expression/gaze, the control mesh (face, hair
+and head outline, neck, shoulders, border), the background plate and the textures for what
+the photo does not show (eyeballs behind the irises, whole irises, the mouth interior).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from posetalk.models.errors import FaceTooSmallError, ImageTooLargeError, NoFaceError, NotAnImageError
+from posetalk.models.face import topology as T
+from posetalk.models.face.blendshapes import jaw_displacement
+from posetalk.models.face.fit import EYE_RADIUS, canonical_basis, fit_face
+from posetalk.models.face.geometry import rotation_matrix
+from posetalk.models.face.tracker import segment_person, track
+from posetalk.models.render import textures
+from posetalk.models.render.avatar import Avatar, cache_dir, cache_key
+
+log = logging.getLogger(__name__)
+
+MAX_PIXELS = 40_000_000  # refuse to decode anything larger (a 40-megapixel photo)
+MIN_FACE_PX = 64  # face width below which there is too little to animate
+CROP_FACE_WIDTHS = 3.0  # the crop's side in face widths
+PIVOT = np.array([0.0, 0.25, 0.65], np.float32)  # canonical head pivot: the top of the neck
+MOUTH_COLS = 9
+# Mouth interior rows: offsets below the closed-lip line (face widths), upper jaw then lower jaw,
+# and where each row sits in the texture (fraction of its height).
+MOUTH_UPPER_DY = (-0.09, -0.04, -0.012, 0.0)
+MOUTH_LOWER_DY = (0.0, 0.012, 0.05, 0.10)
+MOUTH_UPPER_V = (0.0, 0.22, 0.36, 0.42)
+MOUTH_LOWER_V = (0.70, 0.76, 0.88, 1.0)
+RING_FACTORS = (1.25, 1.6, 2.1)  # head-outline rings, in multiples of the face-oval radius
+RING_DEPTH = (0.45, 0.55, 0.6)  # their canonical depth
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """RGB uint8 from encoded image bytes, with size checks before the full decode."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None  # we apply our own limit below, with our own error
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise ImageTooLargeError(
+                    f"image is {w}×{h} = {w * h / 1e6:.0f} MP; the limit is {MAX_PIXELS / 1e6:.0f} MP"
+                )
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise NotAnImageError(f"not a readable image ({exc.__class__.__name__})") from exc
+    return np.ascontiguousarray(rgb)
+
+
+def load_image(path: str | Path) -> tuple[np.ndarray, bytes]:
+    """Read an image file; returns RGB uint8 and the raw bytes (the cache key)."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotAnImageError(f"{path}: no such file")
+    data = path.read_bytes()
+    try:
+        return decode_image(data), data
+    except NotAnImageError as exc:
+        raise NotAnImageError(f"{path}: {exc}") from None
+
+
+def _crop(rgb: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A square crop around the head resized to size; returns (crop, 2×3 image->crop matrix)."""
+    fit = fit_face(landmarks)
+    centre = landmarks[list(T.FACE_OVAL), :2].mean(0) + [0.0, 0.3 * fit.scale]
+    side = CROP_FACE_WIDTHS * fit.scale
+    k = size / side
+    m = np.array([[k, 0, size / 2 - k * centre[0]], [0, k, size / 2 - k * centre[1]]])
+    crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return crop, m
+
+
+def _solve_xy(av_s: float, r: np.ndarray, t: np.ndarray, xy: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Canonical points (N, 3) with given canonical depth z that project onto crop pixels xy."""
+    # crop_xy = s·(R[:2,:2]·[a, b] + R[:2,2]·z) + t[:2]  ->  solve for (a, b)
+    rhs = (xy - t[:2]) / av_s - np.outer(z, r[:2, 2])
+    ab = np.linalg.solve(r[:2, :2], rhs.T).T
+    return np.column_stack([ab, z])
+
+
+def _loop(upper: tuple[int, ...], lower: tuple[int, ...]) -> list[int]:
+    return list(upper) + list(lower[-2:0:-1])
+
+
+def prepare(
+    image: np.ndarray | str | Path, size: int = 512, *, use_cache: bool = True
+) -> Avatar:
+    """Everything the renderer needs about one portrait. ``image``: a path or RGB uint8 array."""
+    if isinstance(image, (str, Path)):
+        rgb, data = load_image(image)
+    else:
+        rgb = np.asarray(image)
+        if rgb.ndim != 3 or rgb.shape[2] not in (3, 4) or rgb.dtype != np.uint8:
+            raise NotAnImageError(f"expected an RGB uint8 array, got {rgb.dtype} {rgb.shape}")
+        if rgb.shape[0] * rgb.shape[1] > MAX_PIXELS:
+            raise ImageTooLargeError(f"image is {rgb.shape[1]}×{rgb.shape[0]}")
+        rgb = np.ascontiguousarray(rgb[..., :3])
+        data = rgb.tobytes() + str(rgb.shape).encode()
+    if size < 64 or size > 2048:
+        raise ValueError(f"size must be within 64..2048, got {size}")
+    path = cache_dir() / f"{cache_key(data, size)}.npz" if use_cache else None
+    if path is not None and path.exists():
+        try:
+            return Avatar.load(path)
+        except Exception as exc:  # a stale or damaged cache entry is rebuilt, never fatal
+            log.warning("rebuilding avatar cache entry %s: %s", path.name, exc)
+    avatar = _build(rgb, size)
+    if path is not None:
+        avatar.save(path)
+    return avatar
+
+
+def _build(rgb: np.ndarray, size: int) -> Avatar:
+    found = track(rgb)
+    if found is None:
+        raise NoFaceError("no face found in the image")
+    if found.width < MIN_FACE_PX:
+        raise FaceTooSmallError(
+            f"the face is {found.width:.0f} px wide; at least {MIN_FACE_PX} px are needed"
+        )
+    if found.faces_seen > 1:
+        log.warning("%d faces in the image; using the largest", found.faces_seen)
+    crop, m = _crop(rgb, found.landmarks, size)
+    k = m[0, 0]
+    again = track(crop)
+    if again is not None:
+        lm = again.landmarks
+    else:  # fall back to the first detection mapped into the crop
+        lm = found.landmarks * k
+        lm[:, :2] += m[:, 2]
+    fit = fit_face(lm)
+    s, r, t = fit.scale, fit.rotation, fit.offset
+    basis_face = canonical_basis()
+    src = fit.points.astype(np.float32)  # the portrait's own shape, canonical frame
+    ident = src - np.tensordot(fit.expression, basis_face, 1)  # its neutral face
+
+    def project(p: np.ndarray) -> np.ndarray:
+        return (s * p @ r.T + t)[:, :2]
+
+    verts: list[np.ndarray] = [ident]
+    fields: list[np.ndarray] = [basis_face]
+    uvs: list[np.ndarray] = [lm[:, :2]]
+    tris: list[np.ndarray] = [T.triangles()]
+    layers: list[int] = [3] * len(T.triangles())
+    n = T.N_POINTS
+
+    def add(v: np.ndarray, f: np.ndarray, uv: np.ndarray, tri: np.ndarray, layer: int) -> int:
+        nonlocal n
+        start = n
+        verts.append(v.astype(np.float32))
+        fields.append(f.astype(np.float32))
+        uvs.append(uv.astype(np.float32))
+        tris.append(tri + start)
+        layers.extend([layer] * len(tri))
+        n += len(v)
+        return start
+
+    def fan(count: int) -> np.ndarray:
+        i = np.arange(count)
+        return np.column_stack([np.zeros(count, int), 1 + i, 1 + (i + 1) % count])
+
+    # Eyeballs: a fan under each eye opening, rigid with the head, textured without the iris.
+    eye_loops = [
+        _loop(T.RIGHT_EYE_UPPER, T.RIGHT_EYE_LOWER),
+        _loop(T.LEFT_EYE_UPPER, T.LEFT_EYE_LOWER),
+    ]
+    iris_sets = [T.RIGHT_IRIS, T.LEFT_IRIS]
+    eye_polys = [lm[loop, :2] for loop in eye_loops]
+    iris_px = [
+        (lm[ids[0], :2], float(np.linalg.norm(lm[list(ids[1:]), :2] - lm[ids[0], :2], axis=1).mean()))
+        for ids in iris_sets
+    ]
+    for loop in eye_loops:
+        ring = src[loop]
+        centre = ring.mean(0)
+        ring = centre + (ring - centre) * [1.35, 1.6, 1.0] + [0, 0, 0.01]
+        pts = np.vstack([centre + [0, 0, 0.01], ring])
+        add(pts, np.zeros((21, len(pts), 3)), project(pts) + [0, size], fan(len(loop)), 1)
+
+    # Irises: a disk on each eyeball, rotated by gaze about the eyeball centre.
+    iris_idx, centres = [], []
+    rg = rotation_matrix(float(fit.gaze[0]), float(fit.gaze[1]), 0.0)
+    for ids in iris_sets:
+        c = src[ids[0]]
+        rad = float(np.linalg.norm(src[list(ids[1:]), :2] - c[:2], axis=1).mean())
+        ang = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+        disk = np.vstack([c, c + np.column_stack([rad * np.cos(ang), rad * np.sin(ang), 0 * ang])])
+        eye_centre = c - rg @ np.array([0.0, 0.0, -EYE_RADIUS])
+        ahead = (disk - eye_centre) @ rg + eye_centre  # undo the portrait's own gaze
+        start = add(ahead, np.zeros((21, len(disk), 3)), project(disk) + [0, 2 * size], fan(16), 2)
+        iris_idx.append(np.arange(start, start + len(disk)))
+        centres.append(eye_centre)
+
+    # Mouth interior: rows behind the lips; upper rows ride with the skull, lower with the jaw.
+    mid = (ident[list(T.LIP_INNER_UPPER)] + ident[list(T.LIP_INNER_LOWER)]) / 2
+    xs = np.linspace(ident[78, 0] - 0.01, ident[308, 0] + 0.01, MOUTH_COLS)
+    line_y = np.interp(xs, mid[:, 0], mid[:, 1])
+    line_z = np.interp(xs, mid[:, 0], mid[:, 2]) + 0.03
+    rows = [(dy, v, False) for dy, v in zip(MOUTH_UPPER_DY, MOUTH_UPPER_V, strict=True)]
+    rows += [(dy, v, True) for dy, v in zip(MOUTH_LOWER_DY, MOUTH_LOWER_V, strict=True)]
+    grid = np.array([[x, y + dy, z] for dy, _, _ in rows for x, y, z in zip(xs, line_y, line_z, strict=True)])
+    grid_fields = np.zeros((21, len(grid), 3))
+    jaw_rows = np.repeat([lower for _, _, lower in rows], MOUTH_COLS)
+    grid_fields[0, jaw_rows] = jaw_displacement(ident, grid[jaw_rows])
+    tex_w, tex_h = size // 2, size // 4
+    tex_x0, tex_y0 = 4, size - tex_h - 4  # inside the third band
+    us = tex_x0 + np.linspace(0, tex_w - 1, MOUTH_COLS)
+    grid_uv = np.array([[u, 2 * size + tex_y0 + v * (tex_h - 1)] for _, v, _ in rows for u in us])
+    quads = []
+    for rrow in range(len(rows) - 1):
+        for col in range(MOUTH_COLS - 1):
+            a = rrow * MOUTH_COLS + col
+            quads += [[a, a + 1, a + MOUTH_COLS], [a + 1, a + MOUTH_COLS + 1, a + MOUTH_COLS]]
+    add(grid, grid_fields, grid_uv, np.array(quads), 1)
+
+    # Outer control points: head-outline rings that follow the head, and a fixed border.
+    oval = np.array(T.FACE_OVAL)
+    c2 = lm[oval, :2].mean(0)
+    chin_y = lm[T.CHIN, 1]
+    pts, depth = [], []
+    for f, z in zip(RING_FACTORS, RING_DEPTH, strict=True):
+        for p in lm[oval, :2]:
+            pts.append(c2 + f * (p - c2))
+            depth.append(z)
+    ring = np.array(pts)
+    keep = (ring >= 2).all(1) & (ring <= size - 3).all(1)
+    ring, ring_z = ring[keep], np.array(depth)[keep]
+    step = size / 8
+    b = np.arange(0, size, step)
+    border = np.vstack([np.column_stack([b, 0 * b]), np.column_stack([0 * b + size - 1, b]),
+                        np.column_stack([size - 1 - b, 0 * b + size - 1]), np.column_stack([0 * b, size - 1 - b])])  # fmt: skip
+    outer_src = np.vstack([ring, border]).astype(np.float32)
+    head = np.clip(1.0 - (outer_src[:, 1] - chin_y) / (0.8 * s), 0.0, 1.0)
+    head[len(ring):] = 0.0
+    outer_z = np.concatenate([ring_z, np.full(len(border), 0.7)])
+    outer_can = _solve_xy(s, r, t, outer_src, outer_z).astype(np.float32)
+    n_def = n
+    pts2 = np.vstack([lm[oval, :2], outer_src])
+    dl = Delaunay(pts2).simplices
+    cent = pts2[dl].mean(1)
+    inside = textures._polygon_mask((size, size), lm[oval, :2])
+    ci = np.clip(np.round(cent).astype(int), 0, size - 1)
+    dl = dl[~inside[ci[:, 1], ci[:, 0]]]
+    index = np.concatenate([oval, n_def + np.arange(len(outer_src))])
+    outer_tris = index[dl]
+    tris.append(outer_tris)
+    layers.extend([0] * len(outer_tris))
+    uvs.append(outer_src)
+
+    # Textures.
+    alpha = segment_person(crop)
+    face_region = cv2.dilate(inside.astype(np.uint8), np.ones((15, 15), np.uint8))
+    alpha = np.maximum(alpha, face_region.astype(np.float32))
+    plate = textures.background_plate(crop, alpha)
+    # Store the foreground colour so that F·a + plate·(1-a) gives the crop back exactly.
+    a3 = alpha[..., None]
+    fg = np.where(a3 > 0.02, (crop - plate * (1 - a3)) / np.maximum(a3, 0.02), crop)
+    fg = np.clip(np.round(fg), 0, 255).astype(np.uint8)
+    opaque = np.full((size, size, 1), 255, np.uint8)
+    band1 = textures.eyeball_texture(crop, eye_polys, iris_px)
+    band2 = textures.iris_texture(crop, eye_polys, iris_px)
+    teeth_px = _teeth_colour(crop, lm)
+    lips_px = np.median(crop[textures._polygon_mask((size, size), lm[list(T.LIP_OUTER_LOWER), :2])], 0)
+    band2[tex_y0 : tex_y0 + tex_h, tex_x0 : tex_x0 + tex_w] = textures.mouth_texture(
+        tex_w, tex_h, teeth_px, lips_px, np.array([0.0, MOUTH_UPPER_V[-1], MOUTH_LOWER_V[0], 1.0])
+    )
+    atlas = np.concatenate(
+        [
+            np.concatenate([fg, np.round(alpha * 255).astype(np.uint8)[..., None]], 2),
+            np.concatenate([band1, opaque], 2),
+            np.concatenate([band2, opaque], 2),
+        ],
+        0,
+    )
+    yaw, pitch, roll = fit.angles
+    return Avatar(
+        size=size,
+        atlas=atlas,
+        plate=plate,
+        landmarks=lm.astype(np.float32),
+        verts=np.vstack(verts).astype(np.float32),
+        basis=np.concatenate(fields, 1).astype(np.float32),
+        iris=np.array(iris_idx, np.int32),
+        eye_centres=np.array(centres, np.float32),
+        outer_can=outer_can,
+        outer_src=outer_src,
+        outer_head=head.astype(np.float32),
+        uv=np.vstack(uvs).astype(np.float32),
+        triangles=np.vstack(tris).astype(np.int32),
+        layer=np.array(layers, np.int32),
+        scale=float(s),
+        rotation=r.astype(np.float32),
+        offset=t.astype(np.float32),
+        pivot=PIVOT.copy(),
+        pose=np.array([yaw, pitch, roll, 0, 0, 0], np.float32),
+        gaze=fit.gaze.astype(np.float32),
+        expression=fit.expression.astype(np.float32),
+        faces_seen=found.faces_seen,
+    )
+
+
+def _teeth_colour(crop: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Teeth colour: bright pixels inside the lips when the portrait shows teeth, else a
+    default off-white scaled to the portrait's brightness."""
+    hole = textures._polygon_mask(crop.shape[:2], lm[_loop(T.LIP_INNER_UPPER, T.LIP_INNER_LOWER), :2])
+    px = crop[hole].astype(np.float32)
+    if len(px) >= 20:
+        lum = px.mean(1)
+        bright = px[lum >= np.percentile(lum, 70)]
+        if bright.mean() > 120:
+            return np.median(bright, 0)
+    skin = crop[textures._polygon_mask(crop.shape[:2], lm[list(T.FACE_OVAL), :2])].astype(np.float32)
+    return np.clip(np.array([225, 220, 205]) * min(1.0, skin.mean() / 150 + 0.3), 0, 255)

@@ -1,0 +1,1 @@
+"""WebRTC tracks, signaling and media inputs/outputs (issue 6)."""
