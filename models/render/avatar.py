@@ -17,8 +17,9 @@ FORMAT_VERSION = 3  # bump when prepare() changes what it stores
 @dataclass
 class Avatar:
     size: int  # the output frame is size × size
-    atlas: np.ndarray  # (3·size, size, 4) uint8 RGBA texture: crop | eyeballs | iris + mouth
+    atlas: np.ndarray  # (3·size, size, 4) uint8 RGBA: person colour+matte | eyeballs | irises+mouth
     plate: np.ndarray  # (size, size, 3) uint8 background with the person removed and filled
+    crop: np.ndarray  # (size, size, 3) uint8 the portrait's square crop, as it was
     landmarks: np.ndarray  # (478, 3) float32 crop pixels, as tracked
     verts: np.ndarray  # (N, 3) float32 canonical neutral positions of the deformable vertices
     basis: np.ndarray  # (21, N, 3) float32 blendshape displacement fields on those vertices
@@ -42,7 +43,7 @@ class Avatar:
     @property
     def image(self) -> np.ndarray:
         """The source crop, RGB uint8 (size, size, 3)."""
-        return self.atlas[: self.size, :, :3]
+        return self.crop
 
     @property
     def alpha(self) -> np.ndarray:

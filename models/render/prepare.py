@@ -32,11 +32,12 @@ CROP_FACE_WIDTHS = 3.0  # the crop's side in face widths
 PIVOT = np.array([0.0, 0.25, 0.65], np.float32)  # canonical head pivot: the top of the neck
 MOUTH_COLS = 9
 # Mouth interior rows: offsets below the closed-lip line (face widths), upper jaw then lower jaw,
-# and where each row sits in the texture (fraction of its height).
-MOUTH_UPPER_DY = (-0.09, -0.04, -0.012, 0.0)
-MOUTH_LOWER_DY = (0.0, 0.012, 0.05, 0.10)
-MOUTH_UPPER_V = (0.0, 0.22, 0.36, 0.42)
-MOUTH_LOWER_V = (0.70, 0.76, 0.88, 1.0)
+# and where each row sits in the mouth texture (fraction of its height). The upper incisors end
+# just below the lip line and the lower ones start just above it, hidden while the lips meet.
+MOUTH_UPPER_DY = (-0.09, -0.05, 0.0, 0.02)
+MOUTH_LOWER_DY = (-0.01, 0.02, 0.06, 0.10)
+MOUTH_UPPER_V = (0.0, 0.15, 0.38, 0.45)
+MOUTH_LOWER_V = (0.62, 0.72, 0.85, 1.0)
 RING_FACTORS = (1.25, 1.6, 2.1)  # head-outline rings, in multiples of the face-oval radius
 RING_DEPTH = (0.45, 0.55, 0.6)  # their canonical depth
 
@@ -206,7 +207,7 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
 
     # Mouth interior: rows behind the lips; upper rows ride with the skull, lower with the jaw.
     mid = (ident[list(T.LIP_INNER_UPPER)] + ident[list(T.LIP_INNER_LOWER)]) / 2
-    xs = np.linspace(ident[78, 0] - 0.01, ident[308, 0] + 0.01, MOUTH_COLS)
+    xs = np.linspace(ident[61, 0] - 0.02, ident[291, 0] + 0.02, MOUTH_COLS)
     line_y = np.interp(xs, mid[:, 0], mid[:, 1])
     line_z = np.interp(xs, mid[:, 0], mid[:, 2]) + 0.03
     rows = [(dy, v, False) for dy, v in zip(MOUTH_UPPER_DY, MOUTH_UPPER_V, strict=True)]
@@ -274,8 +275,15 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     band2 = textures.iris_texture(crop, eye_polys, iris_px)
     teeth_px = _teeth_colour(crop, lm)
     lips_px = np.median(crop[textures._polygon_mask((size, size), lm[list(T.LIP_OUTER_LOWER), :2])], 0)
-    band2[tex_y0 : tex_y0 + tex_h, tex_x0 : tex_x0 + tex_w] = textures.mouth_texture(
+    mouth = textures.mouth_texture(
         tex_w, tex_h, teeth_px, lips_px, np.array([0.0, MOUTH_UPPER_V[-1], MOUTH_LOWER_V[0], 1.0])
+    )
+    # Where the portrait's own mouth is open, the interior shows its real teeth: sample the crop
+    # at where each texture pixel's grid point sits in the portrait.
+    grid_src = project(grid + np.tensordot(fit.expression, grid_fields, 1))
+    grid_tex = grid_uv - [tex_x0, 2 * size + tex_y0]
+    band2[tex_y0 : tex_y0 + tex_h, tex_x0 : tex_x0 + tex_w] = textures.mouth_from_portrait(
+        mouth, crop, _mouth_hole(crop.shape[:2], lm), grid_tex, grid_src, np.array(quads)
     )
     atlas = np.concatenate(
         [
@@ -290,6 +298,7 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
         size=size,
         atlas=atlas,
         plate=plate,
+        crop=crop,
         landmarks=lm.astype(np.float32),
         verts=np.vstack(verts).astype(np.float32),
         basis=np.concatenate(fields, 1).astype(np.float32),
@@ -312,11 +321,14 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     )
 
 
+def _mouth_hole(shape: tuple[int, int], lm: np.ndarray) -> np.ndarray:
+    return textures._polygon_mask(shape, lm[_loop(T.LIP_INNER_UPPER, T.LIP_INNER_LOWER), :2])
+
+
 def _teeth_colour(crop: np.ndarray, lm: np.ndarray) -> np.ndarray:
     """Teeth colour: bright pixels inside the lips when the portrait shows teeth, else a
     default off-white scaled to the portrait's brightness."""
-    hole = textures._polygon_mask(crop.shape[:2], lm[_loop(T.LIP_INNER_UPPER, T.LIP_INNER_LOWER), :2])
-    px = crop[hole].astype(np.float32)
+    px = crop[_mouth_hole(crop.shape[:2], lm)].astype(np.float32)
     if len(px) >= 20:
         lum = px.mean(1)
         bright = px[lum >= np.percentile(lum, 70)]

@@ -83,7 +83,7 @@ def mouth_texture(
 
     ``rows`` = (upper_start, cavity_start, cavity_end, lower_end) as fractions of the height.
     """
-    _, cav0, cav1, _ = rows
+    _, cav0, cav1, _ = rows  # cavity between the upper teeth's edge and the lower teeth's
     v = (np.arange(height, dtype=np.float32) + 0.5) / height
     u = (np.arange(width, dtype=np.float32) + 0.5) / width
     cavity = np.array([40, 18, 20], np.float32)
@@ -91,14 +91,14 @@ def mouth_texture(
     tongue = np.clip(lips.astype(np.float32) * [0.95, 0.6, 0.62] + [20, 0, 0], 0, 255)
     img = np.empty((height, width, 3), np.float32)
     img[:] = cavity
-    upper_teeth = (v >= cav0 - 0.20) & (v < cav0 + 0.05)
-    lower_teeth = (v >= cav1 - 0.04) & (v < cav1 + 0.12)
-    img[v < cav0 - 0.20] = gum
+    upper_teeth = (v >= 0.15) & (v < cav0)
+    lower_teeth = (v >= cav1) & (v < cav1 + 0.10)
+    img[v < 0.15] = gum
     img[upper_teeth] = teeth
-    img[lower_teeth] = teeth * 0.92
-    t0 = cav0 + 0.75 * (cav1 - cav0)
-    band = (v >= t0) & (v < cav1 - 0.04)
-    img[band] = tongue
+    img[lower_teeth] = teeth * 0.9
+    # The tongue lies behind the lower teeth, filling the cavity's floor.
+    img[(v >= cav0 + 0.6 * (cav1 - cav0)) & (v < cav1)] = tongue
+    img[v >= cav1 + 0.10] = tongue * 0.8
     # Gaps between teeth: faint vertical lines, wider apart toward the middle.
     gaps = np.abs(np.sin(np.pi * (u - 0.5) * 9.0)) < 0.12
     img[np.ix_(upper_teeth | lower_teeth, gaps)] *= 0.82
@@ -107,3 +107,37 @@ def mouth_texture(
     img *= side[None, :, None]
     img = cv2.GaussianBlur(img, (0, 0), 0.8)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def mouth_from_portrait(
+    synthetic: np.ndarray,
+    crop: np.ndarray,
+    hole: np.ndarray,
+    grid_tex: np.ndarray,
+    grid_src: np.ndarray,
+    quads: np.ndarray,
+) -> np.ndarray:
+    """The mouth texture with the portrait's visible mouth interior copied in.
+
+    ``grid_tex`` are the interior grid's texture positions, ``grid_src`` where the same grid
+    points sit in the crop; each texture pixel whose grid point falls inside the portrait's
+    open mouth (``hole``) takes that crop pixel, the rest stays synthetic.
+    """
+    h, w = synthetic.shape[:2]
+    map_x = np.full((h, w), -1.0, np.float32)
+    map_y = np.full((h, w), -1.0, np.float32)
+    for tri in quads:
+        d = np.column_stack([grid_tex[tri], np.ones(3)])
+        if abs(np.linalg.det(d)) < 1e-9:
+            continue
+        a = np.linalg.solve(d, grid_src[tri])  # texture (x, y, 1) -> crop (x, y)
+        cell = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(cell, np.round(grid_tex[tri] * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+        yy, xx = np.nonzero(cell)
+        map_x[yy, xx] = a[0, 0] * xx + a[1, 0] * yy + a[2, 0]
+        map_y[yy, xx] = a[0, 1] * xx + a[1, 1] * yy + a[2, 1]
+    sampled = cv2.remap(crop, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.remap(hole.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)  # fmt: skip
+    inside = np.where(map_x >= 0, inside, 0.0)[..., None]
+    return np.clip(synthetic * (1 - inside) + sampled * inside, 0, 255).astype(np.uint8)
