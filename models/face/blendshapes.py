@@ -141,7 +141,7 @@ def basis(shape: np.ndarray) -> np.ndarray:
         out[put["mouthSmile" + suffix]] = _spread(s, idx, sm[idx], 0.08, ~lips)
         # mouthUpperUp: that side of the upper lip rises (showing the upper teeth).
         uu = np.zeros_like(s)
-        uu[:, 1] = -0.045 * np.clip(ramp * 1.6, 0, 1) * (1 - 0.5 * ramp**4)
+        uu[:, 1] = -0.06 * np.clip(ramp * 1.6, 0, 1) * (1 - 0.5 * ramp**4)
         idx = list(np.flatnonzero(upper))
         out[put["mouthUpperUp" + suffix]] = _spread(s, idx, uu[idx], 0.04, ~lips & above)
         # mouthLowerDown: that side of the lower lip drops (showing the lower teeth).
@@ -157,7 +157,7 @@ def basis(shape: np.ndarray) -> np.ndarray:
     ):
         roll = np.zeros_like(s)
         for o, i in zip(outer_c[1:-1], inner_c[1:-1], strict=True):
-            roll[o, :2] = 0.7 * (s[i, :2] - s[o, :2])
+            roll[o, :2] = 0.9 * (s[i, :2] - s[o, :2])
             roll[o, 2] = 0.015
             roll[i, 2] = 0.02
         idx = list(np.flatnonzero(group))
@@ -168,7 +168,7 @@ def basis(shape: np.ndarray) -> np.ndarray:
             if j in outer_c or j in inner_c:
                 continue
             f = np.clip(abs(s[j, 1] - ctr[1]) / thick, 0, 1)
-            roll[j, 1] = -np.sign(s[j, 1] - ctr[1]) * 0.7 * f * thick
+            roll[j, 1] = -np.sign(s[j, 1] - ctr[1]) * 0.9 * f * thick
             roll[j, 2] = 0.015
         out[put[name]] = _spread(s, idx, roll[idx], 0.03, ~lips)
 
@@ -200,9 +200,9 @@ def basis(shape: np.ndarray) -> np.ndarray:
     over_eyes = s[:, 1] < eyes_y
     face_cx = float((s[T.CHEEK_LEFT, 0] + s[T.CHEEK_RIGHT, 0]) / 2)
     both = brow_pts["Left"] + brow_pts["Right"]
-    inner_w = np.clip(1 - np.abs(s[both, 0] - face_cx) / 0.28, 0, 1) ** 1.5
+    inner_w = np.clip(1 - np.abs(s[both, 0] - face_cx) / 0.4, 0, 1)
     d = np.zeros((len(both), 3))
-    d[:, 1] = -0.05 * inner_w
+    d[:, 1] = -0.07 * inner_w
     out[put["browInnerUp"]] = _spread(s, both, d, 0.07, over_eyes)
     for side, suffix in ((+1, "Left"), (-1, "Right")):
         idx = brow_pts[suffix]

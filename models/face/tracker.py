@@ -19,7 +19,7 @@ _local = threading.local()
 # by 25° of yaw re-tracked as about 20.5°. With z scaled by 1.3 the depth the renderer rotates
 # and the depth the tracker reports agree (yaw ±25° re-tracks within 1.6° on the astronaut and
 # its mirror image; 1.6 overshoots by up to 7°).
-Z_GAIN = 1.3
+Z_GAIN = 1.2
 
 
 @dataclass

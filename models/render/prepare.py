@@ -17,7 +17,7 @@ from scipy.spatial import Delaunay
 
 from posetalk.models.errors import FaceTooSmallError, ImageTooLargeError, NoFaceError, NotAnImageError
 from posetalk.models.face import topology as T
-from posetalk.models.face.blendshapes import jaw_displacement
+from posetalk.models.face.blendshapes import basis, jaw_displacement
 from posetalk.models.face.fit import EYE_RADIUS, canonical_basis, fit_face
 from posetalk.models.face.geometry import rotation_matrix
 from posetalk.models.face.tracker import segment_person, track
@@ -146,7 +146,19 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     s, r, t = fit.scale, fit.rotation, fit.offset
     basis_face = canonical_basis()
     src = fit.points.astype(np.float32)  # the portrait's own shape, canonical frame
-    ident = src - np.tensordot(fit.expression, basis_face, 1)  # its neutral face
+    # Its neutral face, with the blendshape fields rebuilt on its own geometry (so that lids
+    # and lips meet exactly on this face): a fixed point of ident = src - basis(ident)·w.
+    ident = src - np.tensordot(fit.expression, basis_face, 1)
+    for _ in range(2):
+        basis_face = basis(ident)
+        ident = src - np.tensordot(fit.expression, basis_face, 1)
+    # The fit leaves a little of the portrait's own lip gap in its neutral face: close it, so
+    # that all-zero weights give closed lips (the portrait's own weights then differ from the
+    # photo by this snap at the inner lip line, about a pixel at 512²).
+    for u, lo in zip(T.LIP_INNER_UPPER[1:-1], T.LIP_INNER_LOWER[1:-1], strict=True):
+        mid = (ident[u] + ident[lo]) / 2
+        ident[u], ident[lo] = mid, mid
+    basis_face = basis(ident)
 
     def project(p: np.ndarray) -> np.ndarray:
         return (s * p @ r.T + t)[:, :2]

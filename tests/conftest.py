@@ -1,0 +1,72 @@
+"""Shared fixtures: the astronaut portrait, its variants, prepared avatars and measurements."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("POSETALK_CACHE", tempfile.mkdtemp(prefix="posetalk-test-cache-"))
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    import skimage.data
+
+    return skimage.data.astronaut()
+
+
+def make_variants(img: np.ndarray) -> dict[str, np.ndarray]:
+    """The astronaut mirrored, scaled, rotated ±10°, shifted and relit."""
+    h, w = img.shape[:2]
+    rot = {
+        f"rotated{a:+d}": cv2.warpAffine(
+            img, cv2.getRotationMatrix2D((w / 2, h / 2), a, 1.0), (w, h), borderMode=cv2.BORDER_REFLECT
+        )
+        for a in (10, -10)
+    }
+    ramp = np.linspace(0.55, 1.3, w)[None, :, None]
+    return {
+        "original": img,
+        "mirrored": np.ascontiguousarray(img[:, ::-1]),
+        "scaled": cv2.resize(img, (int(w * 1.5), int(h * 1.5)), interpolation=cv2.INTER_CUBIC),
+        **rot,
+        "shifted": cv2.warpAffine(img, np.float32([[1, 0, -50], [0, 1, 35]]), (w, h), borderMode=cv2.BORDER_REFLECT),
+        "relit": np.clip(img * ramp + 12, 0, 255).astype(np.uint8),
+    }
+
+
+@pytest.fixture(scope="session")
+def variants(astronaut: np.ndarray) -> dict[str, np.ndarray]:
+    return make_variants(astronaut)
+
+
+@pytest.fixture(scope="session")
+def avatar(astronaut: np.ndarray):  # type: ignore[no-untyped-def]
+    from posetalk.models.render import prepare
+
+    return prepare(astronaut)
+
+
+@pytest.fixture(scope="session")
+def cpu_renderer(avatar):  # type: ignore[no-untyped-def]
+    from posetalk.models.render import make_renderer
+
+    return make_renderer(avatar, "cpu")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return 10 * np.log10(255.0**2 / max(mse, 1e-12))
+
+
+def pose_with(avatar, yaw=None, pitch=None, roll=None):  # type: ignore[no-untyped-def]
+    """The avatar's own pose with some angles (degrees) replaced."""
+    p = avatar.pose.copy()
+    for i, v in enumerate((yaw, pitch, roll)):
+        if v is not None:
+            p[i] = np.radians(v)
+    return p
