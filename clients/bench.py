@@ -23,7 +23,6 @@ def bench_render(size: int = 512, frames: int = 50, repeats: int = 5) -> dict[st
     import cv2
     import skimage.data
     import torch
-
     from posetalk.models.render import make_renderer, prepare
 
     cv2.setNumThreads(1)

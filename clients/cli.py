@@ -13,7 +13,6 @@ from posetalk.models.errors import PosetalkError
 def _animate(args: argparse.Namespace) -> None:
     import cv2
     import numpy as np
-
     from posetalk.models.face.motion_file import load_motion
     from posetalk.models.face.motions import BUILTIN, builtin_motion
     from posetalk.models.face.params import clip_motion

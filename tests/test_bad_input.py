@@ -3,7 +3,6 @@
 import cv2
 import numpy as np
 import pytest
-
 from posetalk.clients.cli import main
 from posetalk.models.errors import (
     FaceTooSmallError,

@@ -1,7 +1,6 @@
 """The animate command writes a playable H.264 mp4 and a contact sheet; prepare() is cached."""
 
 import numpy as np
-
 from posetalk.clients.cli import main
 from posetalk.models.face.motion_file import Motion, save_motion
 from posetalk.models.render import prepare

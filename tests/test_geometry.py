@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from posetalk.models.face import canonical
 from posetalk.models.face import topology as T
 from posetalk.models.face.geometry import angles_from_matrix, fit_similarity, rotation_matrix

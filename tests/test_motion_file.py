@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 import pytest
-
 from posetalk.models.errors import MotionFileError
 from posetalk.models.face.motion_file import Motion, load_motion, save_motion
 from posetalk.models.face.params import BLENDSHAPE_NAMES, N_BLENDSHAPES
@@ -10,9 +9,7 @@ from posetalk.models.face.params import BLENDSHAPE_NAMES, N_BLENDSHAPES
 
 def _motion(t: int = 10) -> Motion:
     rng = np.random.default_rng(0)
-    return Motion(
-        rng.uniform(-0.3, 0.3, (t, 6)), rng.uniform(-0.2, 0.2, (t, 2)), rng.uniform(0, 1, (t, 21)), 25.0
-    )
+    return Motion(rng.uniform(-0.3, 0.3, (t, 6)), rng.uniform(-0.2, 0.2, (t, 2)), rng.uniform(0, 1, (t, 21)), 25.0)
 
 
 def test_names_are_the_21_arkit_shapes() -> None:

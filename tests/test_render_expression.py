@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from posetalk.models.face import topology as T
 from posetalk.models.face.fit import fit_face
 from posetalk.models.face.params import INDEX

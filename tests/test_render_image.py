@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from posetalk.models.render import make_renderer
 from posetalk.tests.conftest import pose_with, psnr
 

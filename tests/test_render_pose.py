@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from posetalk.models.face.fit import fit_face
 from posetalk.models.face.tracker import track
 from posetalk.models.render import make_renderer, prepare
@@ -20,9 +19,7 @@ def _retracked(frame: np.ndarray) -> np.ndarray:
     return np.degrees(fit_face(found.landmarks).angles)
 
 
-@pytest.mark.parametrize(
-    "name", ["original", "mirrored", "scaled", "rotated+10", "rotated-10", "shifted", "relit"]
-)
+@pytest.mark.parametrize("name", ["original", "mirrored", "scaled", "rotated+10", "rotated-10", "shifted", "relit"])
 def test_commanded_rotation_is_recovered(variants, name: str) -> None:
     av = prepare(variants[name])
     renderer = make_renderer(av, "cpu")

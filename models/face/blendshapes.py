@@ -9,7 +9,6 @@ the ARKit name says, and nearby skin follows with a Gaussian falloff. A shape is
 from __future__ import annotations
 
 import numpy as np
-
 from posetalk.models.face import topology as T
 from posetalk.models.face.params import BLENDSHAPE_NAMES, N_BLENDSHAPES
 
@@ -45,9 +44,7 @@ def lip_sets(shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return upper, lower
 
 
-def _spread(
-    shape: np.ndarray, anchors: list[int], disp: np.ndarray, radius: float, allowed: np.ndarray
-) -> np.ndarray:
+def _spread(shape: np.ndarray, anchors: list[int], disp: np.ndarray, radius: float, allowed: np.ndarray) -> np.ndarray:
     """Displacement (478,3): anchors move by ``disp``; allowed points follow the nearest anchors
     with a Gaussian falloff of ``radius``; other points stay."""
     out = np.zeros_like(shape)
@@ -91,7 +88,6 @@ def basis(shape: np.ndarray) -> np.ndarray:
     cx = float((corner_l[0] + corner_r[0]) / 2)
     mouth_w = float(corner_l[0] - corner_r[0])
     corner_y = float((corner_l[1] + corner_r[1]) / 2)
-    all_pts = np.ones(len(s), bool)
     below = s[:, 1] > corner_y - 0.03
     above = s[:, 1] < corner_y + 0.03
 

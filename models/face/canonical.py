@@ -17,7 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
 from posetalk.models.face import topology as T
 
 PATH = Path(__file__).with_name("canonical.npz")
@@ -64,11 +63,10 @@ def _rigid_points(c: np.ndarray) -> np.ndarray:
 def build() -> Canonical:
     """Build the canonical face from the astronaut portrait (about a second)."""
     import skimage.data
-    from scipy.optimize import linear_sum_assignment, lsq_linear
-
     from posetalk.models.face.blendshapes import basis
     from posetalk.models.face.params import INDEX
     from posetalk.models.face.tracker import track
+    from scipy.optimize import linear_sum_assignment, lsq_linear
 
     img = skimage.data.astronaut()
     w = img.shape[1]
@@ -104,9 +102,7 @@ def build() -> Canonical:
         neutral[u], neutral[lo] = mid, mid
     neutral = (neutral + neutral[mirror] * [-1, 1, 1]) / 2
     neutral -= neutral[: T.N_MESH].mean(0)
-    return Canonical(
-        neutral.astype(np.float32), mirror.astype(np.int32), _rigid_points(neutral)
-    )
+    return Canonical(neutral.astype(np.float32), mirror.astype(np.int32), _rigid_points(neutral))
 
 
 @lru_cache(maxsize=1)

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.optimize import lsq_linear
-
 from posetalk.models.face import canonical
 from posetalk.models.face import topology as T
 from posetalk.models.face.blendshapes import basis
 from posetalk.models.face.geometry import angles_from_matrix, fit_similarity
+from scipy.optimize import lsq_linear
 
 EYE_RADIUS = 0.085  # eyeball radius in face widths (12 mm over a 14 cm face)
 

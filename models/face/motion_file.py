@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from posetalk.models.errors import MotionFileError
 from posetalk.models.face.params import (
     BLENDSHAPE_NAMES,
@@ -35,9 +34,7 @@ class Motion:
         if self.gaze.shape != (t, len(GAZE_NAMES)):
             raise MotionFileError(f"gaze must be {t}×{len(GAZE_NAMES)}, got {self.gaze.shape}")
         if self.expression.shape != (t, N_BLENDSHAPES):
-            raise MotionFileError(
-                f"expression must be {t}×{N_BLENDSHAPES}, got {self.expression.shape}"
-            )
+            raise MotionFileError(f"expression must be {t}×{N_BLENDSHAPES}, got {self.expression.shape}")
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise MotionFileError(f"fps must be a positive number, got {self.fps}")
         for name, arr in (("pose", self.pose), ("gaze", self.gaze), ("expression", self.expression)):
@@ -57,8 +54,7 @@ def _expression_by_names(expression: np.ndarray, names: list[str]) -> np.ndarray
         raise MotionFileError("blendshape names are repeated")
     if expression.ndim != 2 or expression.shape[1] != len(names):
         raise MotionFileError(
-            f"expression must be T×{len(names)} to match its {len(names)} names, "
-            f"got {expression.shape}"
+            f"expression must be T×{len(names)} to match its {len(names)} names, got {expression.shape}"
         )
     out = np.zeros((expression.shape[0], N_BLENDSHAPES), np.float32)
     for j, name in enumerate(names):

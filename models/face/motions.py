@@ -7,7 +7,6 @@ frame is the photo as it was.
 from __future__ import annotations
 
 import numpy as np
-
 from posetalk.models.face.motion_file import Motion
 from posetalk.models.face.params import INDEX, N_BLENDSHAPES
 
@@ -69,9 +68,7 @@ def builtin_motion(
         expr[:, INDEX["mouthClose"]] += 0.6 * close * env
         for side in ("Left", "Right"):
             expr[:, INDEX["mouthSmile" + side]] += 0.25 * env
-            expr[:, INDEX["eyeBlink" + side]] = np.maximum(
-                expr[:, INDEX["eyeBlink" + side]], _blinks(t, [1.3, 3.1])
-            )
+            expr[:, INDEX["eyeBlink" + side]] = np.maximum(expr[:, INDEX["eyeBlink" + side]], _blinks(t, [1.3, 3.1]))
         expr[:, INDEX["browInnerUp"]] += 0.3 * np.clip(np.sin(2 * np.pi * 0.5 * t), 0, 1) * env
         pose[:, 0] += np.radians(6) * np.sin(2 * np.pi * 0.3 * t) * env
         pose[:, 1] += np.radians(4) * np.sin(2 * np.pi * 0.8 * t + 0.5) * env

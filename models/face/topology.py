@@ -63,7 +63,5 @@ def triangles() -> np.ndarray:
     for a, b in FACEMESH_TESSELATION:
         adj.setdefault(a, set()).add(b)
         adj.setdefault(b, set()).add(a)
-    tris = {
-        tuple(sorted((a, b, c))) for a, b in FACEMESH_TESSELATION for c in adj[a] & adj[b]
-    }
+    tris = {tuple(sorted((a, b, c))) for a, b in FACEMESH_TESSELATION for c in adj[a] & adj[b]}
     return np.array(sorted(tris), dtype=np.int32)

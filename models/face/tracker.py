@@ -10,7 +10,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-
 from posetalk.models.face.topology import N_POINTS
 
 _local = threading.local()

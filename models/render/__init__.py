@@ -1,8 +1,8 @@
 """The portrait renderer behind one small interface, so a neural renderer can replace it.
 
-    avatar = prepare(image)                      # once per portrait, cached on disk
-    renderer = make_renderer(avatar, "cpu")      # or "torch" (CUDA when present)
-    frames = renderer.render(pose, gaze, expr)   # (T,6), (T,2), (T,21) -> (T, S, S, 3) uint8
+avatar = prepare(image)                      # once per portrait, cached on disk
+renderer = make_renderer(avatar, "cpu")      # or "torch" (CUDA when present)
+frames = renderer.render(pose, gaze, expr)   # (T,6), (T,2), (T,21) -> (T, S, S, 3) uint8
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import numpy as np
-
 from posetalk.models.render.avatar import Avatar
 from posetalk.models.render.prepare import prepare
 

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
-
 from posetalk.models.errors import AvatarCacheError
 
 FORMAT_VERSION = 3  # bump when prepare() changes what it stores

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
 from posetalk.models.render.avatar import Avatar
 from posetalk.models.render.mesh import affines, draw_order, frame_vertices
 

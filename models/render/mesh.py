@@ -4,7 +4,6 @@ frame for a given pose, gaze and expression (NumPy reference; torch_render mirro
 from __future__ import annotations
 
 import numpy as np
-
 from posetalk.models.face.geometry import rotation_matrix
 from posetalk.models.render.avatar import Avatar
 

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
-
 from posetalk.models.errors import FaceTooSmallError, ImageTooLargeError, NoFaceError, NotAnImageError
 from posetalk.models.face import topology as T
 from posetalk.models.face.blendshapes import basis, jaw_displacement
@@ -23,6 +21,7 @@ from posetalk.models.face.geometry import rotation_matrix
 from posetalk.models.face.tracker import segment_person, track
 from posetalk.models.render import textures
 from posetalk.models.render.avatar import Avatar, cache_dir, cache_key
+from scipy.spatial import Delaunay
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +95,7 @@ def _loop(upper: tuple[int, ...], lower: tuple[int, ...]) -> list[int]:
     return list(upper) + list(lower[-2:0:-1])
 
 
-def prepare(
-    image: np.ndarray | str | Path, size: int = 512, *, use_cache: bool = True
-) -> Avatar:
+def prepare(image: np.ndarray | str | Path, size: int = 512, *, use_cache: bool = True) -> Avatar:
     """Everything the renderer needs about one portrait. ``image``: a path or RGB uint8 array."""
     if isinstance(image, (str, Path)):
         rgb, data = load_image(image)
@@ -129,9 +126,7 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     if found is None:
         raise NoFaceError("no face found in the image")
     if found.width < MIN_FACE_PX:
-        raise FaceTooSmallError(
-            f"the face is {found.width:.0f} px wide; at least {MIN_FACE_PX} px are needed"
-        )
+        raise FaceTooSmallError(f"the face is {found.width:.0f} px wide; at least {MIN_FACE_PX} px are needed")
     if found.faces_seen > 1:
         log.warning("%d faces in the image; using the largest", found.faces_seen)
     crop, m = _crop(rgb, found.landmarks, size)
@@ -257,7 +252,7 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
                         np.column_stack([size - 1 - b, 0 * b + size - 1]), np.column_stack([0 * b, size - 1 - b])])  # fmt: skip
     outer_src = np.vstack([ring, border]).astype(np.float32)
     head = np.clip(1.0 - (outer_src[:, 1] - chin_y) / (0.8 * s), 0.0, 1.0)
-    head[len(ring):] = 0.0
+    head[len(ring) :] = 0.0
     outer_z = np.concatenate([ring_z, np.full(len(border), 0.7)])
     outer_can = _solve_xy(s, r, t, outer_src, outer_z).astype(np.float32)
     n_def = n

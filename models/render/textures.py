@@ -28,9 +28,7 @@ def _polygon_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
     return m.astype(bool)
 
 
-def eyeball_texture(
-    rgb: np.ndarray, eye_polys: list[np.ndarray], irises: list[tuple[np.ndarray, float]]
-) -> np.ndarray:
+def eyeball_texture(rgb: np.ndarray, eye_polys: list[np.ndarray], irises: list[tuple[np.ndarray, float]]) -> np.ndarray:
     """The crop with each iris painted over in its eye's sclera colour."""
     out = rgb.copy()
     hw = rgb.shape[:2]
@@ -54,9 +52,7 @@ def eyeball_texture(
     return out
 
 
-def iris_texture(
-    rgb: np.ndarray, eye_polys: list[np.ndarray], irises: list[tuple[np.ndarray, float]]
-) -> np.ndarray:
+def iris_texture(rgb: np.ndarray, eye_polys: list[np.ndarray], irises: list[tuple[np.ndarray, float]]) -> np.ndarray:
     """The crop with each iris completed as a whole disk where the lids hid part of it."""
     out = rgb.copy()
     hw = rgb.shape[:2]
@@ -64,7 +60,7 @@ def iris_texture(
     for poly, (centre, radius) in zip(eye_polys, irises, strict=True):
         eye = _polygon_mask(hw, poly)
         disk = (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= (radius + 1.5) ** 2
-        hidden = (disk & ~cv2.erode(eye.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool))
+        hidden = disk & ~cv2.erode(eye.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         seen = disk & ~hidden
         if seen.sum() >= 4:
             out[hidden] = np.median(rgb[seen], 0).astype(np.uint8)
@@ -75,9 +71,7 @@ def iris_texture(
     return out
 
 
-def mouth_texture(
-    width: int, height: int, teeth: np.ndarray, lips: np.ndarray, rows: np.ndarray
-) -> np.ndarray:
+def mouth_texture(width: int, height: int, teeth: np.ndarray, lips: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Mouth interior (height, width, 3) uint8 laid out top to bottom at fractions ``rows``:
     gums, upper teeth, dark cavity with the tongue at its floor, lower teeth, floor.
 

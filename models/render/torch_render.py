@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from posetalk.models.render.avatar import Avatar
 
 EDGE_TOLERANCE = 0.5  # pixels: cover pixels whose centre is within this of a triangle's edge
@@ -107,15 +106,17 @@ class TorchRenderer:
             px = lo[:, sel, 0, None, None] + off[None, None, None, :]  # (B, k, 1, n)
             py = lo[:, sel, 1, None, None] + off[None, None, :, None]  # (B, k, n, 1)
             inside = torch.ones(px.shape[:2] + (size, size), dtype=torch.bool, device=xy.device)
-            area = (p[..., 1, 0] - p[..., 0, 0]) * (p[..., 2, 1] - p[..., 0, 1]) - (
-                p[..., 1, 1] - p[..., 0, 1]
-            ) * (p[..., 2, 0] - p[..., 0, 0])
+            area = (p[..., 1, 0] - p[..., 0, 0]) * (p[..., 2, 1] - p[..., 0, 1]) - (p[..., 1, 1] - p[..., 0, 1]) * (
+                p[..., 2, 0] - p[..., 0, 0]
+            )
             sign = torch.where(area >= 0, 1.0, -1.0)[..., None, None]
             for i in range(3):
                 a, c = p[:, :, i], p[:, :, (i + 1) % 3]
                 ex, ey = c[..., 0] - a[..., 0], c[..., 1] - a[..., 1]
                 length = torch.sqrt(ex * ex + ey * ey).clamp_min(1e-6)
-                e = (ex[..., None, None] * (py - a[..., 1, None, None]) - ey[..., None, None] * (px - a[..., 0, None, None]))
+                e = ex[..., None, None] * (py - a[..., 1, None, None]) - ey[..., None, None] * (
+                    px - a[..., 0, None, None]
+                )
                 inside &= (sign * e / length[..., None, None]) >= -EDGE_TOLERANCE
             inside &= (px <= hi[:, sel, 0, None, None]) & (py <= hi[:, sel, 1, None, None])
             inside &= valid[:, sel, None, None]
@@ -150,9 +151,9 @@ class TorchRenderer:
         mapped = pix[..., 0:1] * a[..., 0, :] + pix[..., 1:2] * a[..., 1, :] + a[..., 2, :]
         mapped = torch.where(covered[..., None], mapped, pix)  # (B, S·S, 2)
         h_atlas = self.atlas.shape[2]
-        grid = torch.stack(
-            [mapped[..., 0] / (s - 1) * 2 - 1, mapped[..., 1] / (h_atlas - 1) * 2 - 1], -1
-        ).view(b, s, s, 2)
+        grid = torch.stack([mapped[..., 0] / (s - 1) * 2 - 1, mapped[..., 1] / (h_atlas - 1) * 2 - 1], -1).view(
+            b, s, s, 2
+        )
         warped = F.grid_sample(self.atlas.expand(b, -1, -1, -1), grid, mode="bilinear",
                                padding_mode="border", align_corners=True)  # fmt: skip
         warped = warped.permute(0, 2, 3, 1)  # (B, S, S, 4)

@@ -24,7 +24,9 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float = 25.0,
                 stream.width, stream.height = w - w % 2, h - h % 2
                 stream.pix_fmt = "yuv420p"
                 stream.options = {"crf": str(crf), "preset": "veryfast"}
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[: stream.height, : stream.width]), format="rgb24")
+            vf = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(frame[: stream.height, : stream.width]), format="rgb24"
+            )
             for packet in stream.encode(vf):
                 container.mux(packet)
             count += 1

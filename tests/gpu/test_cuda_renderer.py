@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from posetalk.models.render import make_renderer
 from posetalk.tests.conftest import psnr
 
