@@ -248,8 +248,15 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     ring, ring_z = ring[keep], np.array(depth)[keep]
     step = size / 8
     b = np.arange(0, size, step)
-    border = np.vstack([np.column_stack([b, 0 * b]), np.column_stack([0 * b + size - 1, b]),
-                        np.column_stack([size - 1 - b, 0 * b + size - 1]), np.column_stack([0 * b, size - 1 - b])])  # fmt: skip
+    edge = size - 1
+    border = np.vstack(
+        [
+            np.column_stack([b, 0 * b]),
+            np.column_stack([0 * b + edge, b]),
+            np.column_stack([edge - b, 0 * b + edge]),
+            np.column_stack([0 * b, edge - b]),
+        ]
+    )
     outer_src = np.vstack([ring, border]).astype(np.float32)
     head = np.clip(1.0 - (outer_src[:, 1] - chin_y) / (0.8 * s), 0.0, 1.0)
     head[len(ring) :] = 0.0
