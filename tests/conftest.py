@@ -70,3 +70,14 @@ def pose_with(avatar, yaw=None, pitch=None, roll=None):  # type: ignore[no-untyp
         if v is not None:
             p[i] = np.radians(v)
     return p
+
+
+def random_motion(avatar, n: int, seed: int):  # type: ignore[no-untyped-def]
+    """n frames around the avatar's own pose: random turns, shifts, gaze, sparse blendshapes."""
+    rng = np.random.default_rng(seed)
+    pose = np.repeat(avatar.pose[None], n, 0)
+    pose[:, :3] += rng.uniform(-0.35, 0.35, (n, 3)) * [1, 0.6, 0.6]
+    pose[:, 3:5] += rng.uniform(-0.05, 0.05, (n, 2))
+    gaze = rng.uniform(-0.3, 0.3, (n, 2)).astype(np.float32)
+    expr = (rng.uniform(0, 1, (n, 21)) * (rng.uniform(size=(n, 21)) < 0.3)).astype(np.float32)
+    return pose, gaze, expr

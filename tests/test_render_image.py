@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from posetalk.models.render import make_renderer
-from posetalk.tests.conftest import pose_with, psnr
+from posetalk.tests.conftest import pose_with, psnr, random_motion
 
 
 def test_own_pose_and_expression_reproduce_the_crop(cpu_renderer, avatar) -> None:
@@ -29,13 +29,8 @@ def test_background_away_from_the_person_stays_still(cpu_renderer, avatar) -> No
 def test_cpu_and_torch_renderers_agree(avatar) -> None:
     cpu = make_renderer(avatar, "cpu")
     tr = make_renderer(avatar, "torch", device="cpu")
-    rng = np.random.default_rng(3)
     n = 4
-    pose = np.repeat(avatar.pose[None], n, 0)
-    pose[:, :3] += rng.uniform(-0.35, 0.35, (n, 3)) * [1, 0.6, 0.6]
-    pose[:, 3:5] += rng.uniform(-0.05, 0.05, (n, 2))
-    gaze = rng.uniform(-0.3, 0.3, (n, 2)).astype(np.float32)
-    expr = rng.uniform(0, 1, (n, 21)).astype(np.float32) * (rng.uniform(size=(n, 21)) < 0.3)
+    pose, gaze, expr = random_motion(avatar, n, seed=3)
     a, b = cpu.render(pose, gaze, expr), tr.render(pose, gaze, expr)
     assert a.shape == b.shape == (n, avatar.size, avatar.size, 3)
     for i in range(n):

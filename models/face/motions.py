@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from posetalk.models.face.motion_file import Motion
-from posetalk.models.face.params import INDEX, N_BLENDSHAPES
+from posetalk.models.face.params import INDEX
 
 BUILTIN = ("nod", "shake", "look-around", "talk", "blink")
 
@@ -78,5 +78,4 @@ def builtin_motion(
             k = INDEX["eyeBlink" + side]
             expr[:, k] = np.maximum(expr[:, k], _blinks(t, [0.8, 1.9, 3.0]))
     expr = np.clip(expr, 0.0, 1.0)
-    assert expr.shape[1] == N_BLENDSHAPES
     return Motion(pose, gaze, expr, fps)
