@@ -1,5 +1,6 @@
 """The NumPy/OpenCV renderer: rasterise triangle ids back to front, turn them into a dense
-backward map, sample the atlas with cv2.remap and composite over the background plate."""
+backward map with per-triangle lookup tables, sample the atlas with cv2.remap and blend over
+the background plate."""
 
 from __future__ import annotations
 
@@ -30,45 +31,82 @@ class CpuRenderer:
         static_vertex[n_def:] = avatar.outer_head == 0
         self._moving = ~static_vertex[tri].all(1)
         self._fg = np.ascontiguousarray(avatar.atlas)
-        self._plate = avatar.plate.astype(np.float32)
+        self._plate = np.ascontiguousarray(avatar.plate)
         self._crop_composite = avatar.image.copy()
+        # Affine table rows: one per triangle, then the identity for pixels no triangle covers.
+        self._table = np.zeros((6, len(tri) + 1), np.float32)
+        self._blank = len(tri)
+        self._buffers: dict[str, np.ndarray] = {}
 
     def render_frame(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """One frame (size, size, 3) uint8 RGB."""
         av = self.avatar
         xy, depth = frame_vertices(av, pose, gaze, expression)
         order = draw_order(av, depth)
-        order = order[self._moving[order]]
         a, ok = affines(xy, av.uv, av.triangles)
-        order = order[ok[order]]
+        order = order[(self._moving & ok)[order]]
         ids = self._ids
-        ids.fill(-1)
+        ids.fill(self._blank)
         pts = np.round(xy * (1 << SUBPIXEL_BITS)).astype(np.int32)
-        tris = av.triangles
-        for k in order.tolist():
-            cv2.fillConvexPoly(ids, pts[tris[k]], k, cv2.LINE_8, SUBPIXEL_BITS)
-        moved = ids >= 0
-        rows = np.flatnonzero(moved.any(1))
-        if len(rows) == 0:
+        tri_pts = pts[av.triangles[order]]
+        fill = cv2.fillConvexPoly
+        for k, p in zip(order.tolist(), tri_pts, strict=True):
+            fill(ids, p, k, cv2.LINE_8, SUBPIXEL_BITS)
+        if len(order) == 0:
             return self._crop_composite.copy()
-        cols = np.flatnonzero(moved.any(0))
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        sub = ids[y0:y1, x0:x1]
-        inside = sub >= 0
+        # The region the moving triangles can reach: their bounding box, clipped to the frame.
+        lo = np.floor(xy[av.triangles[order]].reshape(-1, 2).min(0)).astype(int)
+        hi = np.ceil(xy[av.triangles[order]].reshape(-1, 2).max(0)).astype(int) + 1
+        x0, y0 = np.maximum(lo, 0)
+        x1, y1 = np.minimum(hi, self.size)
+        if x1 <= x0 or y1 <= y0:
+            return self._crop_composite.copy()
+        table = self._table
+        table[:, :-1] = a.reshape(-1, 6).T
+        table[:, -1] = (1, 0, 0, 0, 1, 0)
+        h, w = y1 - y0, x1 - x0
+        sub = self._scratch("sub", (h, w), np.int32)
+        sub[:] = ids[y0:y1, x0:x1]
         xx, yy = self._xx[y0:y1, x0:x1], self._yy[y0:y1, x0:x1]
-        map_x, map_y = xx.copy(), yy.copy()
-        k = sub[inside]
-        px, py = xx[inside], yy[inside]
-        ak = a[k]  # (P, 2, 3)
-        map_x[inside] = ak[:, 0, 0] * px + ak[:, 0, 1] * py + ak[:, 0, 2]
-        map_y[inside] = ak[:, 1, 0] * px + ak[:, 1, 1] * py + ak[:, 1, 2]
-        warped = cv2.remap(self._fg, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        alpha = warped[..., 3:4].astype(np.float32) * (1.0 / 255.0)
-        plate = self._plate[y0:y1, x0:x1]
-        comp = plate + (warped[..., :3].astype(np.float32) - plate) * alpha
+        maps = []
+        for row in (0, 3):
+            m = self._scratch(f"map{row}", (h, w), np.float32)
+            c = self._scratch("coef", (h, w), np.float32)
+            table[row + 2].take(sub, out=m, mode="clip")
+            table[row].take(sub, out=c, mode="clip")
+            c *= xx
+            m += c
+            table[row + 1].take(sub, out=c, mode="clip")
+            c *= yy
+            m += c
+            maps.append(m)
+        warped = cv2.remap(
+            self._fg,
+            maps[0],
+            maps[1],
+            cv2.INTER_LINEAR,
+            dst=self._scratch("warped", (h, w, 4), np.uint8),
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        alpha = self._scratch("alpha", (h, w), np.float32)
+        np.multiply(warped[..., 3], 1.0 / 255.0, out=alpha)
+        beta = self._scratch("beta", (h, w), np.float32)
+        np.subtract(1.0, alpha, out=beta)
+        rgb = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB, dst=self._scratch("rgb", (h, w, 3), np.uint8))
         out = self._crop_composite.copy()
-        out[y0:y1, x0:x1] = np.clip(comp + 0.5, 0, 255).astype(np.uint8)
+        out[y0:y1, x0:x1] = cv2.blendLinear(
+            rgb, self._plate[y0:y1, x0:x1], alpha, beta, dst=self._scratch("blend", (h, w, 3), np.uint8)
+        )
         return out
+
+    def _scratch(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """A contiguous work array reused across frames (fresh allocations cost page faults)."""
+        n = int(np.prod(shape))
+        buf = self._buffers.get(name)
+        if buf is None or buf.dtype != dtype or buf.size < n:
+            buf = np.empty(self.size * self.size * int(np.prod(shape[2:])), dtype)
+            self._buffers[name] = buf
+        return buf[:n].reshape(shape)
 
     def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """Frames (T, size, size, 3) uint8 for T rows of pose (T,6), gaze (T,2), expression (T,21)."""

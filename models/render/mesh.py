@@ -38,9 +38,18 @@ def draw_order(av: Avatar, depth: np.ndarray) -> np.ndarray:
 
 def affines(xy: np.ndarray, uv: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-triangle 2×3 maps from output pixels to atlas pixels, and which are non-degenerate."""
-    d = np.concatenate([xy[tris], np.ones((len(tris), 3, 1), np.float32)], 2)  # (K, 3, 3)
-    det = np.linalg.det(d.astype(np.float64))
+    p = xy[tris].astype(np.float64)  # (K, 3, 2) output corners
+    q = uv[tris].astype(np.float64)  # (K, 3, 2) atlas corners
+    e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+    f1, f2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     ok = np.abs(det) > 1e-6
-    a = np.zeros((len(tris), 3, 2), np.float64)
-    a[ok] = np.linalg.solve(d[ok].astype(np.float64), uv[tris[ok]].astype(np.float64))
-    return a.transpose(0, 2, 1).astype(np.float32), ok  # (K, 2, 3)
+    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    # M = [f1 f2] · [e1 e2]^-1, then the offset that sends corner 0 to its atlas point.
+    m = np.empty((len(tris), 2, 3))
+    for r in range(2):
+        m[:, r, 0] = (f1[:, r] * e2[:, 1] - f2[:, r] * e1[:, 1]) * inv_det
+        m[:, r, 1] = (f2[:, r] * e1[:, 0] - f1[:, r] * e2[:, 0]) * inv_det
+        m[:, r, 2] = q[:, 0, r] - m[:, r, 0] * p[:, 0, 0] - m[:, r, 1] * p[:, 0, 1]
+    m[~ok] = 0.0
+    return m.astype(np.float32), ok
