@@ -14,6 +14,8 @@ from posetalk.models.face.params import BLENDSHAPE_NAMES, N_BLENDSHAPES
 
 JAW_ANGLE = 0.26  # radians of jaw rotation at jawOpen = 1
 BLINK_MEET = 0.3  # where the lids meet: fraction of the way from the lower lid to the upper
+BLINK_OVERLAP = 0.05  # how far past that line the upper lid goes, as a fraction of the opening
+BLINK_SKIN_RADIUS = 0.04  # how far up the lid skin follows the closing lid (face widths)
 
 
 def _inside(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -176,13 +178,15 @@ def basis(shape: np.ndarray) -> np.ndarray:
         bl = np.zeros_like(s)
         for u, lo in zip(up_c[1:-1], lo_c[1:-1], strict=True):
             meet = s[lo] + BLINK_MEET * (s[u] - s[lo])
-            bl[u] = meet - s[u]
+            # The upper lid closes a little past the meeting line so that the lids still
+            # overlap when other shapes (brows, squint) nudge them apart.
+            bl[u] = meet - s[u] + BLINK_OVERLAP * (s[lo] - s[u])
             bl[lo] = meet - s[lo]
         idx = list(up_c[1:-1]) + list(lo_c[1:-1])
         eye_y = s[list(up_c), 1].mean()
         brow_y = s[list(brow), 1].mean()
         lid_skin = (s[:, 1] < eye_y) & (s[:, 1] > brow_y)
-        field = _spread(s, idx, bl[idx], 0.025, lid_skin)
+        field = _spread(s, idx, bl[idx], BLINK_SKIN_RADIUS, lid_skin)
         field[list(lo_c[1:-1])] = bl[list(lo_c[1:-1])]
         field[T.N_MESH :] = 0.0  # the iris is on the eyeball, not the lid
         out[put["eyeBlink" + suffix]] = field

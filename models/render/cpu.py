@@ -7,7 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from posetalk.models.render.avatar import Avatar
-from posetalk.models.render.mesh import affines, draw_order, frame_vertices
+from posetalk.models.render.mesh import affines, draw_order, foldable, frame_vertices
 
 SUBPIXEL_BITS = 4
 
@@ -30,6 +30,7 @@ class CpuRenderer:
         static_vertex = np.zeros(len(avatar.uv), bool)
         static_vertex[n_def:] = avatar.outer_head == 0
         self._moving = ~static_vertex[tri].all(1)
+        self._foldable = foldable(avatar)
         self._fg = np.ascontiguousarray(avatar.atlas)
         self._plate = np.ascontiguousarray(avatar.plate)
         self._crop_composite = avatar.image.copy()
@@ -43,7 +44,7 @@ class CpuRenderer:
         av = self.avatar
         xy, depth = frame_vertices(av, pose, gaze, expression)
         order = draw_order(av, depth)
-        a, ok = affines(xy, av.uv, av.triangles)
+        a, ok = affines(xy, av.uv, av.triangles, self._foldable)
         order = order[(self._moving & ok)[order]]
         ids = self._ids
         ids.fill(self._blank)

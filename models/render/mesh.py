@@ -4,7 +4,9 @@ frame for a given pose, gaze and expression (NumPy reference; torch_render mirro
 from __future__ import annotations
 
 import numpy as np
+from posetalk.models.face.blendshapes import lip_sets
 from posetalk.models.face.geometry import rotation_matrix
+from posetalk.models.face.topology import LIP_INNER_UPPER, LIP_OUTER_UPPER, N_MESH
 from posetalk.models.render.avatar import Avatar
 
 
@@ -36,14 +38,30 @@ def draw_order(av: Avatar, depth: np.ndarray) -> np.ndarray:
     return np.lexsort((-tri_depth, av.layer))
 
 
-def affines(xy: np.ndarray, uv: np.ndarray, tris: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-triangle 2×3 maps from output pixels to atlas pixels, and which are non-degenerate."""
+def foldable(av: Avatar) -> np.ndarray:
+    """(K,) which triangles to skip when drawn with the opposite winding to their atlas triangle:
+    those touching the lips, which fold under their neighbours when smiling corners are pulled
+    in. Elsewhere (the far cheek in a head turn) the folded skin is what the eye expects to see,
+    and the mesh has nothing behind it."""
+    upper, lower = lip_sets(av.verts[:N_MESH])
+    lips = np.zeros(len(av.uv), bool)
+    lips[:N_MESH] = upper | lower
+    lips[list(LIP_OUTER_UPPER + LIP_INNER_UPPER)] = True  # the corners too
+    return lips[av.triangles].any(1) & (av.triangles < N_MESH).all(1)
+
+
+def affines(
+    xy: np.ndarray, uv: np.ndarray, tris: np.ndarray, cull: np.ndarray | bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-triangle 2×3 maps from output pixels to atlas pixels, and which to draw: those not
+    degenerate and, where ``cull`` says so, not folded over (see ``foldable``)."""
     p = xy[tris].astype(np.float64)  # (K, 3, 2) output corners
     q = uv[tris].astype(np.float64)  # (K, 3, 2) atlas corners
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     f1, f2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    ok = np.abs(det) > 1e-6
+    flipped = det * (f1[:, 0] * f2[:, 1] - f1[:, 1] * f2[:, 0]) <= 0
+    ok = (np.abs(det) > 1e-6) & ~(flipped & cull)
     inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
     # M = [f1 f2] · [e1 e2]^-1, then the offset that sends corner 0 to its atlas point.
     m = np.empty((len(tris), 2, 3))

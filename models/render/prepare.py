@@ -38,6 +38,7 @@ MOUTH_LOWER_DY = (-0.01, 0.02, 0.06, 0.10)
 MOUTH_UPPER_V = (0.0, 0.15, 0.38, 0.45)
 MOUTH_LOWER_V = (0.62, 0.72, 0.85, 1.0)
 RING_FACTORS = (1.25, 1.6, 2.1)  # head-outline rings, in multiples of the face-oval radius
+LIP_CREASE_SHADE = 0.8  # the line between closed lips, as a fraction of the lip colour
 RING_DEPTH = (0.45, 0.55, 0.6)  # their canonical depth
 
 
@@ -284,11 +285,21 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     a3 = alpha[..., None]
     fg = np.where(a3 > 0.02, (crop - plate * (1 - a3)) / np.maximum(a3, 0.02), crop)
     fg = np.clip(np.round(fg), 0, 255).astype(np.uint8)
+    # Face triangles never cover the eye and mouth openings, but when lids close or lips meet
+    # they stretch and sample the pixels at the openings' edges. Fill the eye openings with the
+    # surrounding lid colours, so that no eye white shows along the closed lids, and the mouth
+    # opening with a dark lip crease, as between real closed lips, instead of teeth.
+    eyes = np.any([textures._polygon_mask((size, size), poly) for poly in eye_polys], 0)
+    fg = cv2.inpaint(fg, eyes.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    lips_px = np.median(crop[textures._polygon_mask((size, size), lm[list(T.LIP_OUTER_LOWER), :2])], 0)
+    mouth_hole = _mouth_hole((size, size), lm)
+    lips = cv2.inpaint(fg, mouth_hole.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
+    shade = 1.0 - (1.0 - LIP_CREASE_SHADE) * cv2.GaussianBlur(mouth_hole.astype(np.float32), (3, 3), 0)
+    fg = np.where(mouth_hole[..., None], np.round(lips * shade[..., None]), fg).astype(np.uint8)
     opaque = np.full((size, size, 1), 255, np.uint8)
     band1 = textures.eyeball_texture(crop, eye_polys, iris_px)
     band2 = textures.iris_texture(crop, eye_polys, iris_px)
     teeth_px = _teeth_colour(crop, lm)
-    lips_px = np.median(crop[textures._polygon_mask((size, size), lm[list(T.LIP_OUTER_LOWER), :2])], 0)
     mouth = textures.mouth_texture(
         tex_w, tex_h, teeth_px, lips_px, np.array([0.0, MOUTH_UPPER_V[-1], MOUTH_LOWER_V[0], 1.0])
     )

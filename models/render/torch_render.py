@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from posetalk.models.render.avatar import Avatar
+from posetalk.models.render.mesh import foldable
 
 EDGE_TOLERANCE = 0.5  # pixels: cover pixels whose centre is within this of a triangle's edge
 BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
@@ -60,6 +61,10 @@ class TorchRenderer:
         static_vertex = np.zeros(len(avatar.uv), bool)
         static_vertex[avatar.n_deform :] = avatar.outer_head == 0
         self.moving = t(~static_vertex[avatar.triangles].all(1), torch.bool)
+        q = avatar.uv[avatar.triangles].astype(np.float64)
+        f1, f2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
+        self.uv_winding = t(np.sign(f1[:, 0] * f2[:, 1] - f1[:, 1] * f2[:, 0]), torch.float64)
+        self.foldable = t(foldable(avatar), torch.bool)
         atlas = t(avatar.atlas).permute(2, 0, 1)[None]  # (1, 4, 3S, S)
         self.atlas = atlas
         self.plate = t(avatar.plate)  # (S, S, 3)
@@ -140,7 +145,8 @@ class TorchRenderer:
         tri_xy = xy[:, self.tris]  # (B, K, 3, 2)
         m = torch.cat([tri_xy, torch.ones_like(tri_xy[..., :1])], -1).double()  # (B, K, 3, 3)
         det = torch.linalg.det(m)
-        valid = (det.abs() > 1e-6) & self.moving
+        folded = (det * self.uv_winding <= 0) & self.foldable  # as in mesh.affines
+        valid = (det.abs() > 1e-6) & ~folded & self.moving
         m = torch.where(valid[..., None, None], m, torch.eye(3, device=m.device, dtype=m.dtype))
         aff = torch.linalg.solve(m, self.uv[self.tris].double().expand(b, -1, -1, -1)).float()  # (B, K, 3, 2)
         best = self._rasterise(xy, rank, valid)  # (B, S·S)
