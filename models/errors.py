@@ -31,3 +31,23 @@ class MotionFileError(InputError):
 
 class AvatarCacheError(PosetalkError):
     """A cached avatar could not be read back (it is then rebuilt)."""
+
+
+class CorpusError(PosetalkError):
+    """The training corpus cannot be built or read."""
+
+
+class NoTTSEngineError(CorpusError):
+    """No usable text-to-speech engine (or not the one asked for) is installed."""
+
+
+class TTSError(CorpusError):
+    """A TTS engine ran but gave no audio or no usable phone timings."""
+
+
+class VideoError(InputError):
+    """A talking-head video cannot be used: unreadable, no audio track, no face."""
+
+
+class NoVideosError(InputError):
+    """The video folder holds no mp4, mov or webm files."""
