@@ -47,10 +47,30 @@ def _animate(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from posetalk.clients.bench import bench_render
+    from posetalk.clients import bench
 
     if args.what == "render":
-        bench_render(size=args.size, frames=args.frames, repeats=args.repeats)
+        bench.bench_render(size=args.size, frames=args.frames, repeats=args.repeats)
+    elif args.what == "data":
+        bench.bench_data(seconds=args.seconds)
+
+
+def _data(args: argparse.Namespace) -> None:
+    if args.action == "synth":
+        from posetalk.models.data.synth import build
+
+        engines = args.engines.split(",") if args.engines else None
+        s = build(args.out, args.hours, args.seed, engines=engines, workers=args.workers)
+        print(f"wrote {args.out}: {s['seconds_built_now'] / 3600:.3f} h built now at {s['realtime_factor']}× real time")
+    elif args.action == "track":
+        from posetalk.models.data.tracked import build_from_videos
+
+        n = build_from_videos(args.videos, args.out)
+        print(f"wrote {args.out}: {n} videos tracked")
+    elif args.action == "inspect":
+        from posetalk.models.data.report import inspect
+
+        inspect(args.dir, plot=args.plot, record=args.record)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,11 +90,29 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_animate)
 
     b = sub.add_parser("bench", help="print speed figures")
-    b.add_argument("what", choices=["render"])
+    b.add_argument("what", choices=["render", "data"])
     b.add_argument("--size", type=int, default=512)
     b.add_argument("--frames", type=int, default=50)
     b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--seconds", type=float, default=120.0, help="data: seconds of corpus to build")
     b.set_defaults(func=_bench)
+
+    d = sub.add_parser("data", help="build and inspect training corpora")
+    dsub = d.add_subparsers(dest="action", required=True)
+    ds = dsub.add_parser("synth", help="synthetic speech with lip targets and head motion with descriptions")
+    ds.add_argument("--out", required=True, help="corpus folder (an interrupted build resumes there)")
+    ds.add_argument("--hours", type=float, default=1.0)
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--engines", help="comma-separated subset of espeak-ng,festival,flite,piper (default: all found)")
+    ds.add_argument("--workers", type=int, help="processes (default: one per core)")
+    dt = dsub.add_parser("track", help="talking-head videos (mp4, mov, webm) into the same record format")
+    dt.add_argument("--videos", required=True, help="folder of videos; a .txt beside a video is its description")
+    dt.add_argument("--out", required=True)
+    di = dsub.add_parser("inspect", help="counts, hours per voice, phone coverage and a plot of one record")
+    di.add_argument("dir")
+    di.add_argument("--plot", help="PNG path for a record's spectrogram with its curves")
+    di.add_argument("--record", type=int, default=0, help="which record to plot")
+    d.set_defaults(func=_data)
     return p
 
 

@@ -1,0 +1,64 @@
+"""A PyTorch Dataset of random fixed-length windows over a corpus split: audio samples and the
+per-frame arrays that go with them, aligned (frame f covers samples [f·640, (f+1)·640))."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from posetalk.models.data.phones import FPS, SAMPLE_RATE
+from posetalk.models.data.records import Corpus
+from posetalk.models.errors import CorpusError
+
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
+
+
+class WindowDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """Windows of ``frames`` video frames from the records of ``split``. Item i is drawn from a
+    generator seeded by (seed, epoch, i): records in proportion to their length, then a start.
+    Records shorter than the window are zero-padded, with ``mask`` marking the real frames."""
+
+    def __init__(self, root: str | Path, split: str = "train", frames: int = 50, seed: int = 0) -> None:
+        self.corpus = Corpus(root)
+        self.ids = [i for i, x in enumerate(self.corpus.lines) if x["split"] == split]
+        if not self.ids:
+            raise CorpusError(f"corpus {root} has no records in split {split!r}")
+        self.frames = frames
+        self.seed = seed
+        self.epoch = 0
+        lengths = np.array([self.corpus.lines[i]["frames"] for i in self.ids], np.float64)
+        self.weights = lengths / lengths.sum()
+        self.length = max(1, int(lengths.sum() // frames))
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        rec = self.corpus.record(self.ids[int(rng.choice(len(self.ids), p=self.weights))])
+        n = self.frames
+        f0 = int(rng.integers(0, max(1, rec.frames - n + 1)))
+        real = min(n, rec.frames - f0)
+
+        def cut(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((n, *a.shape[1:]), a.dtype)
+            out[:real] = a[f0 : f0 + real]
+            return out
+
+        audio = np.zeros(n * SAMPLES_PER_FRAME, np.float32)
+        seg = rec.audio[f0 * SAMPLES_PER_FRAME : (f0 + n) * SAMPLES_PER_FRAME]
+        audio[: len(seg)] = seg
+        mask = np.zeros(n, bool)
+        mask[:real] = True
+        return {
+            "audio": torch.from_numpy(audio),
+            "expression": torch.from_numpy(cut(rec.expression)),
+            "pose": torch.from_numpy(cut(rec.pose)),
+            "gaze": torch.from_numpy(cut(rec.gaze)),
+            "phone": torch.from_numpy(cut(rec.phone).astype(np.int64)),
+            "mask": torch.from_numpy(mask),
+            "description": rec.description,
+            "voice": rec.voice,
+        }
