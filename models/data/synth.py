@@ -3,13 +3,15 @@ voice (the neural Piper voice weighted up), per-frame lip/eye/brow targets from 
 phone timings, head motion coupled to the speech's rhythm with a description in words, acoustic
 augmentation; split by voice, the CMU ARCTIC family held out for testing.
 
-Shard k is made from a generator seeded by (seed, k) alone, so a build is the same whatever the
-number of workers or interruptions, and an interrupted build resumes at the first missing shard.
+Shard k is made in a fresh process from a generator seeded by (seed, k) alone, so a build is
+the same whatever the number of workers or interruptions, and an interrupted build resumes at the
+first missing shard.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -125,17 +127,13 @@ def build(
     t0 = time.perf_counter()
     done_seconds = 0.0
     jobs = [(root, i, seed, shard_seconds, split) for i in todo]
-    workers = workers or min(len(todo), os.cpu_count() or 1) or 1
-    if workers == 1:
-        results = map(_shard_job, jobs)
-    else:
-        pool = ProcessPoolExecutor(workers)
-        results = pool.map(_shard_job, jobs)
-    for index, seconds in results:
-        done_seconds += seconds
-        print(f"shard {index + 1}/{n_shards}: {seconds:.0f} s of audio", flush=True)
-    if workers != 1:
-        pool.shutdown()
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    # Each shard in a fresh process: espeak-ng and Piper carry state from call to call, so a
+    # shard is reproducible only when its calls start from a newly loaded engine.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+        for index, seconds in pool.map(_shard_job, jobs):
+            done_seconds += seconds
+            print(f"shard {index + 1}/{n_shards}: {seconds:.0f} s of audio", flush=True)
     wall = time.perf_counter() - t0
     summary = {**request, "engines": {k: "used" if k in used else v for k, v in found.items()},
                "seconds_built_now": round(done_seconds, 1), "wall_s": round(wall, 1),

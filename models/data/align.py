@@ -1,0 +1,101 @@
+"""Forced alignment of a known transcript with pocketsphinx 5 (its wheel ships the en-us acoustic
+model and cmudict): the independent check on the phone timings TTS engines report.
+
+Two passes, as pocketsphinx's API asks: a word-level alignment of the text, then a sub-word pass
+that gives phone start frames (10 ms frames). Silences and noise become "sil".
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+
+import numpy as np
+
+from ..errors import CorpusError
+from .phones import PHONE_ID, SAMPLE_RATE, SILENCE, Phone, check_timings
+
+FRAME = 0.01  # pocketsphinx's frame shift, seconds
+PAD = 0.25  # seconds of quiet added at both ends: speech that starts at sample 0 makes alignment fail
+_lock = threading.Lock()
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)*")
+
+
+@functools.cache
+def _decoder():  # type: ignore[no-untyped-def]
+    from pocketsphinx import Config, Decoder
+
+    # The default en-us model and cmudict. Bestpath off, as its state aligner asks for short phones;
+    # no pruning at all (the search is one chain of phones), so accented synthetic speech aligns.
+    config = Config(loglevel="FATAL", bestpath=False, beam=0.0, wbeam=0.0, pbeam=0.0)
+    return Decoder(config)
+
+
+def words(text: str) -> list[str]:
+    """The transcript as pocketsphinx's dictionary spells words: lower case, no punctuation."""
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
+def pronunciation(word: str) -> list[str] | None:
+    """cmudict's first pronunciation of ``word`` (ARPAbet without stress digits), or None."""
+    with _lock:
+        pron = _decoder().lookup_word(word.lower())
+    return pron.split() if pron else None
+
+
+def align(audio: np.ndarray, text: str) -> list[Phone]:
+    """ARPAbet phones (and "sil") with times for 16 kHz mono ``audio`` that speaks ``text``.
+
+    Raises CorpusError when a word is not in cmudict or the audio cannot be aligned to the text."""
+    ws = words(text)
+    if not ws:
+        raise CorpusError(f"nothing to align: no words in {text!r}")
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    pad = np.zeros(int(PAD * SAMPLE_RATE), np.float32)
+    padded = np.concatenate([pad, audio, pad])
+    # a faint fixed dither: digital silence gives the features log(0)
+    padded += np.random.default_rng(0).normal(0.0, 1e-4, padded.size).astype(np.float32)
+    pcm = (np.clip(padded, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+    with _lock:
+        dec = _decoder()
+        missing = [w for w in ws if dec.lookup_word(w) is None]
+        if missing:
+            raise CorpusError(f"words not in the pronunciation dictionary: {', '.join(sorted(set(missing)))}")
+        try:
+            dec.set_align_text(" ".join(ws))
+            for second_pass in (False, True):
+                if second_pass:
+                    dec.set_alignment()
+                dec.start_utt()
+                dec.process_raw(pcm, full_utt=True)
+                dec.end_utt()
+            alignment = dec.get_alignment()
+            raw = [(p.name, p.start, p.duration) for w in alignment for p in w] if alignment else []
+        except RuntimeError as e:
+            raise CorpusError(f"pocketsphinx could not align the audio to {text!r}: {e}") from e
+    if not raw:
+        raise CorpusError(f"pocketsphinx could not align the audio to {text!r}")
+    duration = len(audio) / SAMPLE_RATE
+    phones: list[Phone] = []
+    t = 0.0
+    for name, start, dur in raw:
+        label = name if name in PHONE_ID else SILENCE
+        a = min(max(start * FRAME - PAD, t), duration)
+        b = min((start + dur) * FRAME - PAD, duration)
+        if a > t:  # frames the alignment skipped
+            _append(phones, SILENCE, t, a)
+        _append(phones, label, a, max(a, b))
+        t = max(a, b)
+    if t < duration:
+        _append(phones, SILENCE, t, duration)
+    phones[-1] = Phone(phones[-1].label, phones[-1].start, duration)
+    check_timings(phones, duration)
+    return phones
+
+
+def _append(phones: list[Phone], label: str, a: float, b: float) -> None:
+    if label == SILENCE and phones and phones[-1].label == SILENCE:
+        phones[-1] = Phone(SILENCE, phones[-1].start, b)
+    else:
+        phones.append(Phone(label, a, b))
