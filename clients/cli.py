@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=int, default=512)
     b.add_argument("--frames", type=int, default=50)
     b.add_argument("--repeats", type=int, default=5)
-    b.add_argument("--seconds", type=float, default=120.0, help="data: seconds of corpus to build")
+    b.add_argument("--seconds", type=float, default=1200.0, help="data: seconds of corpus to build")
     b.set_defaults(func=_bench)
 
     d = sub.add_parser("data", help="build and inspect training corpora")

