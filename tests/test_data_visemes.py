@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from posetalk.models.data.phones import FPS, Phone
+from posetalk.models.data.phones import FPS, VOWELS, Phone
 from posetalk.models.data.visemes import blinks, brow_raises, frame_phones, lip_targets, n_frames
 from posetalk.models.face.params import INDEX
 
@@ -110,3 +110,28 @@ def test_brows_rise_on_stressed_syllables() -> None:
         near[f : f + 6] = True
     assert brows[near].mean() > 3 * brows[~near].mean()
     assert (brows[onsets + 2] > 0.1).mean() > 0.2  # a fair share of stressed syllables raise them
+
+
+@pytest.mark.parametrize("engine", ["espeak-ng", "flite", "festival", "piper"])
+def test_bilabials_in_real_speech_close_the_lips_at_their_frames(engine: str) -> None:
+    from posetalk.models.data import tts
+
+    why = tts.available_engines().get(engine, "unknown engine")
+    if why is not None:
+        pytest.skip(why)
+    voice = [v for v in tts.voices([engine]) if not v.heldout][0]
+    utt = tts.synthesize(voice, "Bob and Pam made a map of the moon, maybe by May.")
+    x = lip_targets(utt.phones, n_frames(utt.duration))
+    jaw, close = _col(x, "jawOpen"), _col(x, "mouthClose")
+    bilabials = [i for i, p in enumerate(utt.phones) if p.label in ("P", "B", "M")]
+    assert len(bilabials) >= 8
+    vowels = [i for i, p in enumerate(utt.phones) if p.label in VOWELS]
+    for i in bilabials:
+        f = min(_frame(utt.phones[i]), len(x) - 1)
+        assert jaw[f] - close[f] < 0.02, (utt.phones[i], jaw[f], close[f])  # lips together
+        # A mouthClose peak...
+        assert close[f] > 0 and close[f] >= close[max(0, f - 2) : f + 3].max() - 1e-6
+        # ...and a jawOpen minimum against the vowels on either side.
+        for j in [max((v for v in vowels if v < i), default=None), min((v for v in vowels if v > i), default=None)]:
+            if j is not None and abs(j - i) <= 2:
+                assert jaw[min(_frame(utt.phones[j]), len(x) - 1)] > jaw[f] + 0.04

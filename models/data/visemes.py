@@ -88,6 +88,7 @@ VISEMES: dict[str, tuple[dict[str, float], tuple[float, float, float, float]]] =
     "HH": (_v(jaw=0.25), (0.3, 0.1, 0.1, 0.1)),
 }
 BILABIALS = ("P", "B", "M")
+BILABIAL_JAW = 0.06  # the most jaw opening left at a bilabial closure
 
 _TARGET = np.zeros((len(PHONE_ID), N_BLENDSHAPES), np.float32)
 _DOMINANCE = np.zeros((len(PHONE_ID), N_BLENDSHAPES), np.float32)
@@ -141,7 +142,7 @@ def _close_bilabials(out: np.ndarray, phones: list[Phone]) -> None:
     for p in phones:
         if p.label in BILABIALS:
             f = min(int((p.start + p.end) / 2 * FPS), len(out) - 1)
-            out[f, jaw] = min(out[f, jaw], 0.1)
+            out[f, jaw] = min(out[f, jaw], BILABIAL_JAW)
             out[f, close] = out[f, jaw]
 
 
