@@ -32,3 +32,15 @@ def test_prepare_is_cached_on_disk(astronaut, avatar) -> None:
     again = prepare(astronaut)
     for name in ("atlas", "verts", "triangles", "uv", "pose", "expression"):
         assert np.array_equal(getattr(again, name), getattr(avatar, name))
+
+
+def test_data_commands_fail_with_one_clear_line(tmp_path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["data", "track", "--videos", str(tmp_path / "empty"), "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "posetalk: error:" in err[0] and "empty" in err[0]
+    assert not (tmp_path / "t" / "corpus.json").exists()
+    assert main(["data", "synth", "--out", str(tmp_path / "s"), "--hours", "0.001", "--engines", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["data", "inspect", str(tmp_path / "s")]) == 2
+    assert "not a complete corpus" in capsys.readouterr().err
