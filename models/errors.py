@@ -51,3 +51,11 @@ class VideoError(InputError):
 
 class NoVideosError(InputError):
     """The video folder holds no mp4, mov or webm files."""
+
+
+class AudioFileError(InputError):
+    """An audio file is missing, unreadable, or holds no audio stream."""
+
+
+class CheckpointError(PosetalkError):
+    """A checkpoint is missing, corrupt, or does not match the model it is loaded into."""

@@ -1,0 +1,1 @@
+"""Audio front end: reading and resampling audio, streaming log-mel features."""

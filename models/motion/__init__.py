@@ -1,0 +1,1 @@
+"""Audio to face motion: CoarseNet, RefineNet, the sync expert, training and evaluation."""
