@@ -43,38 +43,38 @@ def fit_pose(landmarks: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 # Gaze. What mediapipe's landmarks give, measured on frames the renderer drew with known gaze and
-# head pose (tests/test_gaze_fit.py):
+# head pose (tests/test_gaze_fit.py, at 256² and 512²):
 #  * The iris points' depth is no measurement: all five carry the mean depth of the 16 eyelid
-#    points, whatever the eye does. Only the image position of the iris means anything; and
-#    because the five points share one depth, the plane of the iris ring lies parallel to the
-#    image, which gives the camera's direction in the canonical frame from the points alone.
-#  * The eye corners and lids follow the iris (by 0.15-0.35 of its motion in the image; see
-#    mediapipe issue #1786), and the corners' canonical positions move with the head pose (about
-#    0.3-0.5 of the head's angle, in gaze units). The iris measured against the corners lost half
-#    its gain and took in a third of the head's yaw and pitch. The ring of skin around the orbit
-#    follows the iris least and keeps its place under head turns.
-#  * Where the lids hide part of the iris, the reported centre sits near the centre of the part
-#    that shows (vertically the iris then reads about half its motion).
-# So each eye's gaze is read in the image plane: the iris centre, corrected for the lids hiding it,
-# against where the eyeball centre projects, placed from the orbit ring by the canonical face's
-# offsets; then the ray through the iris meets the eyeball, a sphere of EYE_RADIUS, the renderer's
-# geometry (prepare.py turns the iris about a centre EYE_RADIUS behind it).
+#    points, whatever the eye does. Only the image position of the iris means anything; and since
+#    the five points share one depth, their ring lies parallel to the image, which gives the
+#    camera's direction in the canonical frame from the points alone.
+#  * The iris centre reads about 0.85 of the iris's motion across the image and about half of its
+#    motion up and down: where the lids hide part of the iris, the reported centre sits near the
+#    centre of the part that shows.
+#  * The eye corners and lids follow the iris by 0.15-0.35 of its motion (mediapipe issue #1786
+#    reports the same on real faces), and the corners' canonical positions move with the head,
+#    by 0.3-0.5 of its yaw and pitch in gaze units. Measured against the corners, the iris lost
+#    half its gain and took in a third of the head's yaw and pitch. Points farther from the eye
+#    follow the iris less, and the orbit's skin keeps its place under head turns.
+# So each eye is read in the image plane: the iris centre, corrected for the lids hiding part of
+# it, against where the eyeball centre projects, placed from rings of points around the orbit by
+# the canonical face's offsets; then the ray through the iris meets the eyeball, a sphere of
+# EYE_RADIUS (the renderer's geometry: prepare.py turns the iris about a centre that far behind).
 IRIS_RADIUS = 0.042  # 11.7 mm / 2 over a 14 cm face (the iris diameter varies little between people)
 # Rings of mesh points around the subject's right eye, by edge distance from the eyelid contour
-# (1: the lid folds, 2: the orbit rim, 3: the lower brow edge and upper cheek). The eyeball
-# centre's horizontal place comes from ring 3 (mediapipe drags it least with the iris, and the
-# brows move up and down, not sideways), its vertical place from ring 1 (nearest to the eye,
-# below the brows, and the least swayed by head pitch).
+# (1: the lid folds, 3: the lower edge of the brow and the upper cheek). The eyeball centre's
+# horizontal place comes from ring 3, which mediapipe drags least with the iris and whose brow
+# points move up and down with expressions, not sideways; its vertical place from ring 1, below
+# the brows. Not from the lids: a real upper lid follows the eye when it looks down.
 _RING_X = (35, 46, 52, 53, 55, 65, 111, 117, 118, 119, 120, 121, 124, 128, 193, 245)
 _RING_Y = (22, 23, 24, 25, 26, 27, 28, 29, 30, 56, 110, 112, 130, 190, 243, 247)
-_LID_LOOP = T.RIGHT_EYE_UPPER + T.RIGHT_EYE_LOWER[-2:0:-1]  # closed contour of the opening
+_LID_LOOP = T.RIGHT_EYE_UPPER + T.RIGHT_EYE_LOWER[-2:0:-1]  # the opening's closed contour
 
 
 @dataclass(frozen=True)
 class _Eye:
-    iris: int  # centre point
-    ring: tuple[int, ...]  # the four iris ring points
-    lids: list[int]
+    iris: int  # the iris centre point
+    lids: list[int]  # the opening's contour
     ring_x: list[int]
     ring_y: list[int]
 
@@ -86,14 +86,14 @@ def _eyes() -> tuple[_Eye, _Eye]:
     def m(ids: tuple[int, ...]) -> list[int]:
         return [int(mirror[i]) for i in ids]
 
-    right = _Eye(T.RIGHT_IRIS[0], T.RIGHT_IRIS[1:], list(_LID_LOOP), list(_RING_X), list(_RING_Y))
-    left = _Eye(T.LEFT_IRIS[0], T.LEFT_IRIS[1:], m(_LID_LOOP), m(_RING_X), m(_RING_Y))
+    right = _Eye(T.RIGHT_IRIS[0], list(_LID_LOOP), list(_RING_X), list(_RING_Y))
+    left = _Eye(T.LEFT_IRIS[0], m(_LID_LOOP), m(_RING_X), m(_RING_Y))
     return right, left
 
 
 def _view_direction(points: np.ndarray) -> np.ndarray:
-    """Unit vector from the camera into the scene, in the frame of ``points``: normal to both
-    irises' ring planes, which mediapipe draws parallel to the image (see above)."""
+    """Unit vector from the camera into the scene in the frame of ``points``: the normal of both
+    irises' rings, which mediapipe draws parallel to the image (see above)."""
     v = np.zeros(3)
     for a, b, c, d in (T.RIGHT_IRIS[1:], T.LEFT_IRIS[1:]):
         v += np.cross(points[a] - points[c], points[b] - points[d])
@@ -101,7 +101,7 @@ def _view_direction(points: np.ndarray) -> np.ndarray:
     if n < 1e-9:
         return np.array([0.0, 0.0, 1.0])
     v = v / n if v[2] >= 0 else -v / n
-    # A face more than 60° off the camera is beyond what the tracker follows: no ring there.
+    # More than 60° off the camera is beyond what the tracker follows: not a ring to trust.
     return v if v[2] > 0.5 else np.array([0.0, 0.0, 1.0])
 
 
@@ -114,7 +114,7 @@ def _image_axes(v: np.ndarray) -> np.ndarray:
 
 def _visible_centroid(c: np.ndarray, radius: float, poly: np.ndarray, rows: int = 32) -> tuple[np.ndarray, float]:
     """Centroid of the part of the disk (c, radius) inside the polygon, scanned in rows (the
-    polygon is taken as convex along each row), and the fraction of the disk that shows."""
+    polygon taken as convex along each row), and the fraction of the disk that shows."""
     u = (np.arange(rows) + 0.5) / rows * 2 - 1
     ys = c[1] + radius * u
     half = radius * np.sqrt(1 - u**2)
@@ -136,11 +136,11 @@ def _visible_centroid(c: np.ndarray, radius: float, poly: np.ndarray, rows: int 
 
 
 def _iris_centre(seen: np.ndarray, lids: np.ndarray, radius: float = IRIS_RADIUS) -> np.ndarray:
-    """Where the whole iris disk sits, given the centre of the part the lids leave showing.
+    """Where the whole iris disk sits (2D), given the centre of the part the lids leave showing.
 
-    Solved by fixed-point steps (each moves the disk by what its visible centroid misses). An
-    eye that shows less than a fifth of its iris (closing, blinking) is taken as reported, and
-    the correction fades in up to half showing; it never moves the centre by more than a radius.
+    Fixed-point steps, each moving the disk by what its visible centroid misses. An eye showing
+    less than a fifth of its iris (closing, blinking) is taken as reported, the correction fades
+    in up to half showing, and it never moves the centre by more than a radius.
     """
     c = seen.copy()
     frac = 1.0
@@ -155,44 +155,48 @@ def _iris_centre(seen: np.ndarray, lids: np.ndarray, radius: float = IRIS_RADIUS
     return seen + (c - seen) * min(1.0, (frac - 0.2) / 0.3)
 
 
-def _eye_directions(points: np.ndarray, rest: tuple[np.ndarray, ...] | None) -> list[np.ndarray]:
-    """Each eye's unit gaze direction in the frame of ``points``; with ``rest`` None, the
-    canonical face's eyeball-centre offsets from its rings instead (the definition of gaze 0)."""
-    v = np.array([0.0, 0.0, 1.0]) if rest is None else _view_direction(points)
+@lru_cache(maxsize=1)
+def _rest() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Per eye, the eyeball centre's offsets from the means of its two rings on the canonical
+    face, which defines gaze 0: seen from the front, EYE_RADIUS behind its iris centre."""
+    points = canonical.load().vertices.astype(np.float64)
+    axes = _image_axes(np.array([0.0, 0.0, 1.0]))
+    out = []
+    for eye in _eyes():
+        seen = axes @ points[eye.iris]
+        shift = _iris_centre(seen, points[eye.lids] @ axes.T) - seen
+        ball = points[eye.iris] + shift @ axes + [0.0, 0.0, EYE_RADIUS]
+        out.append((ball - points[eye.ring_x].mean(0), ball - points[eye.ring_y].mean(0)))
+    return tuple(out)
+
+
+def _eye_directions(points: np.ndarray) -> list[np.ndarray]:
+    """Each eye's unit gaze direction in the frame of ``points`` (the canonical frame)."""
+    v = _view_direction(points)
     axes = _image_axes(v)
     out = []
-    for i, eye in enumerate(_eyes()):
-        seen = axes @ points[eye.iris]
-        centre = _iris_centre(seen, points[eye.lids] @ axes.T)
-        if rest is None:
-            # The canonical face looks ahead: its eyeball centre lies EYE_RADIUS behind the iris.
-            ball = points[eye.iris] + (centre - seen) @ axes + [0.0, 0.0, EYE_RADIUS]
-            out += [ball - points[eye.ring_x].mean(0), ball - points[eye.ring_y].mean(0)]
-            continue
-        # The eyeball centre in the image: x from one ring, y from the other. Projecting onto the
-        # image axes drops the landmarks' depth, the tracker's least reliable axis.
-        bx = axes[0] @ (points[eye.ring_x].mean(0) + rest[2 * i])
-        by = axes[1] @ (points[eye.ring_y].mean(0) + rest[2 * i + 1])
-        a = (centre - [bx, by]) / EYE_RADIUS
+    for eye, (off_x, off_y) in zip(_eyes(), _rest(), strict=True):
+        centre = _iris_centre(axes @ points[eye.iris], points[eye.lids] @ axes.T)
+        # The eyeball centre in the image, across from one ring and up from the other. Projecting
+        # onto the image axes drops the landmarks' depth, the tracker's least reliable axis.
+        ball = np.array(
+            [axes[0] @ (points[eye.ring_x].mean(0) + off_x), axes[1] @ (points[eye.ring_y].mean(0) + off_y)]
+        )
+        a = (centre - ball) / EYE_RADIUS
         n = float(np.linalg.norm(a))
         if n > 0.99:
             a, n = a * 0.99 / n, 0.99
-        out.append(a @ axes - np.sqrt(1 - n * n) * v)  # the near side of the eyeball
+        out.append(a @ axes - np.sqrt(1 - n * n) * v)  # the sphere's near side
     return out
-
-
-@lru_cache(maxsize=1)
-def _rest() -> tuple[np.ndarray, ...]:
-    return tuple(_eye_directions(canonical.load().vertices.astype(np.float64), None))
 
 
 def fit_gaze(points: np.ndarray) -> np.ndarray:
     """Eye yaw/pitch (radians, relative to the head) from the landmarks in the canonical frame.
 
-    0 is the canonical face's gaze; the signs are those of models/face/params.py. Both eyes'
+    0 is the canonical face's gaze, the signs those of models/face/params.py. The two eyes'
     directions are averaged (the renderer turns both eyes together).
     """
-    d = np.mean(_eye_directions(np.asarray(points, np.float64), _rest()), 0)
+    d = np.mean(_eye_directions(np.asarray(points, np.float64)), 0)
     d /= np.linalg.norm(d)
     # d = rotation_matrix(yaw, pitch, 0) · (0, 0, -1) = (sin y, sin p cos y, -cos p cos y)
     return np.array([np.arcsin(np.clip(d[0], -1.0, 1.0)), np.arctan2(d[1], -d[2])], np.float32)
