@@ -125,15 +125,17 @@ def decode_audio(path: str | Path, sample_rate: int = AUDIO_RATE) -> tuple[np.nd
         if not container.streams.audio:
             raise VideoError(f"{path}: the video has no audio track")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        # Keep the channels and average them below: FFmpeg's own downmix to mono scales a
+        # stereo sound by 1/√2 per channel (+3 dB against the mean that load_audio uses).
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         chunks: list[np.ndarray] = []
         start: float | None = None
         try:
             for frame in container.decode(stream):
                 if start is None and frame.pts is not None and frame.time_base is not None:
                     start = float(frame.pts * frame.time_base)
-                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+                chunks.extend(f.to_ndarray().mean(0) for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray().mean(0) for f in resampler.resample(None))
         except av.error.FFmpegError as exc:
             raise VideoError(f"{path}: the audio track cannot be decoded ({exc.__class__.__name__})") from exc
         samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
