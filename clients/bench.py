@@ -78,3 +78,39 @@ def bench_data(seconds: float = 1200.0) -> dict[str, float]:
     results.update({f"tts_{k}": v for k, v in tts.bench_tts().items()})
     results.update({f"augment_{k}": v for k, v in augment.bench_augment().items()})
     return results
+
+
+def bench_motion(frames: int = 250, repeats: int = 5) -> dict[str, float]:
+    """Per-frame cost of CoarseNet + RefineNet on one CPU thread: offline over a whole
+    utterance, and streaming one frame at a time (the window a live stream recomputes)."""
+    import torch
+    from posetalk.models.motion.infer import MotionModel
+    from posetalk.models.motion.stream import MotionStream
+
+    torch.set_num_threads(1)
+    model = MotionModel.load()
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(frames * 640) * 0.1).astype(np.float32)
+    model.predict(audio)
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict(audio)
+        runs.append((time.perf_counter() - t0) / frames * 1000)
+    results = {"offline_ms_per_frame_1thread": statistics.median(runs)}
+    stream = MotionStream(model)
+    for i in range(20):
+        stream.push(audio[i * 640 : (i + 1) * 640])
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(20, 70):
+            stream.push(audio[i * 640 : (i + 1) * 640])
+        runs.append((time.perf_counter() - t0) / 50 * 1000)
+    results["stream_ms_per_frame_batch1_1thread"] = statistics.median(runs)
+    if torch.cuda.is_available():
+        results["cuda"] = float("nan")  # measured by tests/gpu when a GPU is present
+    print("posetalk bench motion: CoarseNet + RefineNet, one CPU thread (medians)")
+    for k, v in results.items():
+        print(f"  {k:40s} {v:8.3f}")
+    return results

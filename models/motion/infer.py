@@ -1,0 +1,75 @@
+"""Running the trained motion models: audio in, the 21 blendshapes per 25 fps frame out.
+
+The shipped weights live in models/motion/weights/ (see its MODEL_CARD.md). Blinks are a random
+process the audio cannot predict, so the model's blink columns are topped up with blinks drawn
+as in the corpus (more often in pauses), from a seeded generator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from posetalk.models.data.phones import FPS, SAMPLE_RATE
+from posetalk.models.face.params import INDEX
+from posetalk.models.motion import checkpoint
+from posetalk.models.motion.nets import MAX_LOOKAHEAD, N_MOUTH, FrameNet, NetConfig, advance, delay
+
+WEIGHTS = Path(__file__).parent / "weights"
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
+BLINKS = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
+
+
+@dataclass
+class MotionModel:
+    coarse: FrameNet
+    refine: FrameNet
+
+    @classmethod
+    def load(cls, folder: str | Path = WEIGHTS, device: str = "cpu") -> MotionModel:
+        folder = Path(folder)
+        coarse = checkpoint.load(folder / "coarse.safetensors", "coarse", NetConfig, FrameNet)[0]
+        refine = checkpoint.load(folder / "refine.safetensors", "refine", NetConfig, FrameNet)[0]
+        return cls(coarse.to(device).eval(), refine.to(device).eval())
+
+    @torch.no_grad()
+    def predict(
+        self, audio: np.ndarray, lookahead: int = 2, pose_gaze: np.ndarray | None = None, refine: bool = True
+    ) -> np.ndarray:
+        """(T, 21) blendshapes for 16 kHz ``audio`` (T = ceil(len / 640)), at ``lookahead``
+        frames (0..4); the mouth from RefineNet unless ``refine`` is False (CoarseNet alone)."""
+        from posetalk.models.audio.mel import log_mel
+
+        if not 0 <= lookahead <= MAX_LOOKAHEAD:
+            raise ValueError(f"lookahead must be 0..{MAX_LOOKAHEAD} frames, got {lookahead}")
+        t = int(np.ceil(len(audio) / SAMPLES_PER_FRAME))
+        padded = np.zeros(t * SAMPLES_PER_FRAME, np.float32)
+        padded[: len(audio)] = audio
+        device = next(self.coarse.parameters()).device
+        mel = log_mel(torch.from_numpy(padded)[None].to(device))
+        pg = torch.zeros(1, t, 8, device=device)
+        if pose_gaze is not None:
+            pg[0] = torch.as_tensor(pose_gaze, dtype=torch.float32, device=device)
+        y, _, _ = self.coarse(mel, delay(pg, lookahead), lookahead)
+        out = advance(y, lookahead)
+        if refine:
+            r, _, _ = self.refine(mel, y[..., :N_MOUTH], lookahead)
+            out = torch.cat([advance(r, lookahead), out[..., N_MOUTH:]], -1)
+        return out[0].cpu().numpy().astype(np.float32)
+
+
+def add_blinks(expression: np.ndarray, audio: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Blinks drawn as in the corpus (visemes.blinks), with pauses found from the audio's energy."""
+    from posetalk.models.data.phones import Phone
+    from posetalk.models.data.visemes import blinks
+
+    t = len(expression)
+    frames = np.zeros(t * SAMPLES_PER_FRAME, np.float32)
+    frames[: min(len(audio), len(frames))] = audio[: len(frames)]
+    rms = np.sqrt((frames.reshape(t, -1) ** 2).mean(1) + 1e-12)
+    quiet = 20 * np.log10(rms / (rms.max() + 1e-12)) < -35
+    phones = [Phone("sil" if q else "AH", f / FPS, (f + 1) / FPS) for f, q in enumerate(quiet)]
+    out = expression.copy()
+    out[:, BLINKS] = np.maximum(out[:, BLINKS], blinks(phones, t, np.random.default_rng(seed)))
+    return out

@@ -1,0 +1,204 @@
+"""`posetalk train motion`: CoarseNet and RefineNet trained together on a corpus's windows.
+
+CoarseNet learns every blendshape from audio, pose and gaze (L1, upper face weighted down:
+blinks are a random process the audio cannot predict). RefineNet learns the mouth from audio and
+CoarseNet's (detached) mouth with a lip-weighted L1, a closure loss that drives the lip gap
+(jawOpen − mouthClose) to zero on every bilabial frame, and an auxiliary viseme-class head that
+gives it sharp phone timing. Each batch uses a random lookahead of 0..MAX_LOOKAHEAD frames, so
+one pair of models serves every latency setting.
+
+Checkpoints (safetensors) and the optimiser state are written every ``save_every`` steps and at
+the end; a run resumes from them. Progress goes to the terminal, a CSV and a PNG plot."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from posetalk.models.data.dataset import WindowDataset
+from posetalk.models.data.phones import PHONE_ID
+from posetalk.models.face.params import INDEX
+from posetalk.models.motion import checkpoint
+from posetalk.models.motion.nets import (
+    MAX_LOOKAHEAD,
+    N_MOUTH,
+    FrameNet,
+    NetConfig,
+    advance,
+    coarse_net,
+    delay,
+    refine_net,
+)
+
+VISEME_CLASS = {"sil": 0, "P": 1, "B": 1, "M": 1, "F": 2, "V": 2}
+for _p in ("W", "UW", "OW", "UH", "AO", "AW", "OY", "R", "SH", "ZH", "CH", "JH", "ER"):
+    VISEME_CLASS[_p] = 3
+for _p in ("IY", "IH", "EY", "Y", "AE", "EH"):
+    VISEME_CLASS[_p] = 4
+for _p in ("AA", "AH", "AY"):
+    VISEME_CLASS[_p] = 5
+PHONE_TO_CLASS = torch.full((len(PHONE_ID) + 1,), 6, dtype=torch.long)  # index −1 (unknown) is the last
+for _p, _i in PHONE_ID.items():
+    PHONE_TO_CLASS[_i] = VISEME_CLASS.get(_p, 6)
+PHONE_TO_CLASS[-1] = -100  # ignored by cross_entropy
+BILABIAL_IDS = [PHONE_ID[p] for p in ("P", "B", "M")]
+
+SHAPE_WEIGHT = torch.ones(21)
+SHAPE_WEIGHT[N_MOUTH:] = 0.5
+SHAPE_WEIGHT[[INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]] = 0.1
+LIP_WEIGHT = torch.ones(N_MOUTH)
+LIP_WEIGHT[[INDEX["jawOpen"], INDEX["mouthClose"]]] = 2.0
+JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
+
+
+def mel_of(audio: torch.Tensor) -> torch.Tensor:
+    from posetalk.models.audio.mel import log_mel
+
+    return log_mel(audio)
+
+
+def losses(
+    coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str
+) -> dict[str, torch.Tensor]:
+    """The training losses of one batch at one lookahead."""
+    audio = batch["audio"].to(device)
+    target = batch["expression"].to(device)
+    mask = batch["mask"].to(device).float()
+    if lookahead:
+        mask[:, -lookahead:] = 0.0  # no future audio for the last frames
+    phone = batch["phone"].to(device)
+    mel = mel_of(audio)
+    pose_gaze = torch.cat([batch["pose"], batch["gaze"]], -1).to(device)
+    y, _, _ = coarse(mel, delay(pose_gaze, lookahead), lookahead)
+    c_out = advance(y, lookahead)
+    m = mask[..., None]
+    coarse_l1 = ((c_out - target).abs() * SHAPE_WEIGHT.to(device) * m).sum() / (m.sum() * 21)
+    r, aux, _ = refine(mel, y[..., :N_MOUTH].detach(), lookahead)
+    r_out, aux = advance(r, lookahead), advance(aux, lookahead)  # type: ignore[arg-type]
+    lip_l1 = ((r_out - target[..., :N_MOUTH]).abs() * LIP_WEIGHT.to(device) * m).sum() / (m.sum() * N_MOUTH)
+    bilabial = torch.isin(phone, torch.tensor(BILABIAL_IDS, device=device)).float() * mask
+    gap = F.relu(r_out[..., JAW] - r_out[..., CLOSE])
+    closure = (gap * bilabial).sum() / bilabial.sum().clamp_min(1.0)
+    classes = PHONE_TO_CLASS.to(device)[phone.clamp(min=-1)]
+    classes = torch.where(mask > 0, classes, torch.full_like(classes, -100))
+    aux_ce = F.cross_entropy(aux.reshape(-1, aux.shape[-1]), classes.reshape(-1), ignore_index=-100)
+    total = coarse_l1 + lip_l1 + 2.0 * closure + 0.1 * aux_ce
+    return {"total": total, "coarse_l1": coarse_l1, "lip_l1": lip_l1, "closure": closure, "aux_ce": aux_ce}
+
+
+def _mel_stats(ds: WindowDataset, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    mels = torch.cat([mel_of(ds[i]["audio"][None])[0] for i in range(min(n, len(ds)))], 1)
+    return mels.mean(1, keepdim=True), mels.std(1, keepdim=True).clamp_min(0.1)
+
+
+def _batches(ds: WindowDataset, batch: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=0, drop_last=True)
+    while True:
+        yield from loader
+        ds.epoch += 1
+
+
+def train_motion(
+    data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 2e-3,
+    seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25,
+) -> dict[str, float]:  # fmt: skip
+    """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    ds = WindowDataset(data, "train", frames=frames, seed=seed)
+    coarse, refine = coarse_net().to(device), refine_net().to(device)
+    params = list(coarse.parameters()) + list(refine.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    step = 0
+    paths = {"coarse": out / "coarse.safetensors", "refine": out / "refine.safetensors"}
+    state_path = out / "train_state.pt"
+    if paths["coarse"].exists() and paths["refine"].exists() and state_path.exists():
+        coarse = checkpoint.load(paths["coarse"], "coarse", NetConfig, FrameNet)[0].to(device)
+        refine = checkpoint.load(paths["refine"], "refine", NetConfig, FrameNet)[0].to(device)
+        params = list(coarse.parameters()) + list(refine.parameters())
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+        state = torch.load(state_path, map_location=device, weights_only=False)
+        opt.load_state_dict(state["optimizer"])
+        step, ds.epoch = state["step"], state["epoch"]
+        torch.set_rng_state(state["torch_rng"])
+        print(f"resuming at step {step}")
+    else:
+        mean, std = _mel_stats(ds)
+        for net in (coarse, refine):
+            net.mel_mean.copy_(mean.to(device))
+            net.mel_std.copy_(std.to(device))
+    rng = np.random.default_rng((seed, step))
+    log_path = out / "train_log.csv"
+    new_log = not log_path.exists() or step == 0
+    log = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (kept open for the run)
+    writer = csv.writer(log)
+    if new_log:
+        writer.writerow(["step", "lookahead", "total", "coarse_l1", "lip_l1", "closure", "aux_ce", "lr", "seconds"])
+    t0 = time.perf_counter()
+    batches = _batches(ds, batch, rng)
+    # A resumed run starts its epoch's windows again from the first (windows are drawn at random).
+    recent: list[float] = []
+    while step < steps:
+        b = next(batches)
+        lookahead = int(rng.integers(0, MAX_LOOKAHEAD + 1))
+        lr_now = lr * 0.5 * (1 + math.cos(math.pi * step / steps)) if step > 100 else lr * (step + 1) / 100
+        for g in opt.param_groups:
+            g["lr"] = lr_now
+        coarse.train(), refine.train()
+        parts = losses(coarse, refine, b, lookahead, device)
+        opt.zero_grad()
+        parts["total"].backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        recent.append(float(parts["total"].detach()))
+        if step % log_every == 0 or step == steps:
+            row = [step, lookahead, *(f"{float(v.detach()):.5f}" for v in parts.values()), f"{lr_now:.6f}",
+                   f"{time.perf_counter() - t0:.1f}"]  # fmt: skip
+            writer.writerow(row)
+            log.flush()
+            print(f"step {step}/{steps}  loss {np.mean(recent):.4f}  lip {float(parts['lip_l1']):.4f}  "
+                  f"closure {float(parts['closure']):.4f}  {time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+            recent = []
+        if step % save_every == 0 or step == steps:
+            _save(coarse, refine, opt, step, ds.epoch, paths, state_path)
+    log.close()
+    plot_log(log_path, out / "train_loss.png")
+    return {"steps": step, "seconds": time.perf_counter() - t0}
+
+
+def _save(coarse, refine, opt, step, epoch, paths, state_path) -> None:  # type: ignore[no-untyped-def]
+    checkpoint.save(paths["coarse"], coarse, coarse.cfg, "coarse", {"step": step})
+    checkpoint.save(paths["refine"], refine, refine.cfg, "refine", {"step": step})
+    tmp = state_path.with_name(state_path.name + ".tmp")
+    torch.save({"optimizer": opt.state_dict(), "step": step, "epoch": epoch, "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(state_path)
+
+
+def plot_log(csv_path: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for key in ("total", "coarse_l1", "lip_l1", "closure", "aux_ce"):
+        ax.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)

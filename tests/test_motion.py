@@ -1,0 +1,124 @@
+"""Audio to blendshapes: training lowers the loss and checkpoints reload exactly; streaming
+equals offline; the shipped model keeps silence closed and still; the motion command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from posetalk.clients.cli import main
+from posetalk.models.errors import CheckpointError
+from posetalk.models.face.motion_file import load_motion
+from posetalk.models.face.params import BLENDSHAPE_NAMES, INDEX
+from posetalk.models.motion.infer import WEIGHTS, MotionModel
+from posetalk.models.motion.stream import MotionStream
+
+SHIPPED = (WEIGHTS / "coarse.safetensors").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from posetalk.models.data import synth, tts
+    from posetalk.models.motion.train import train_motion
+
+    if tts.available_engines().get("espeak-ng") is not None:
+        pytest.skip("espeak-ng is not installed (scripts/setup installs it)")
+    root = tmp_path_factory.mktemp("motion")
+    synth.build(root / "corpus", 40 / 3600, 3, engines=["espeak-ng"], workers=1, shard_seconds=20)
+    torch.set_num_threads(2)
+    train_motion(root / "corpus", root / "run", steps=60, batch=8, frames=40, save_every=30, log_every=10)
+    return root
+
+
+def test_training_lowers_the_loss_and_writes_logs(tiny_run: Path) -> None:
+    import csv
+
+    with open(tiny_run / "run" / "train_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    first, last = float(rows[0]["total"]), float(rows[-1]["total"])
+    assert last < 0.7 * first, (first, last)
+    assert (tiny_run / "run" / "train_loss.png").stat().st_size > 5000
+
+
+def test_checkpoints_reload_bit_exactly_and_strictly(tiny_run: Path, tmp_path: Path) -> None:
+    from posetalk.models.motion import checkpoint
+    from posetalk.models.motion.nets import FrameNet, NetConfig
+
+    a, b = MotionModel.load(tiny_run / "run"), MotionModel.load(tiny_run / "run")
+    audio = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    assert np.array_equal(a.predict(audio), b.predict(audio))
+    with pytest.raises(CheckpointError, match="not 'refine'"):
+        checkpoint.load(tiny_run / "run" / "coarse.safetensors", "refine", NetConfig, FrameNet)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError):
+        checkpoint.load(bad, "coarse", NetConfig, FrameNet)
+
+
+def test_a_resumed_run_continues_from_its_checkpoint(tiny_run: Path) -> None:
+    from posetalk.models.motion.train import train_motion
+
+    out = train_motion(tiny_run / "corpus", tiny_run / "run", steps=70, batch=8, frames=40, log_every=10)
+    assert out["steps"] == 70  # ten more steps, not seventy from scratch
+
+
+def test_streaming_equals_offline(tiny_run: Path) -> None:
+    model = MotionModel.load(tiny_run / "run")
+    audio = np.random.default_rng(1).standard_normal(640 * 37).astype(np.float32) * 0.1
+    for lookahead in (0, 2):
+        whole = model.predict(audio, lookahead)
+        stream = MotionStream(model, lookahead)
+        rng = np.random.default_rng(2)
+        parts, i = [], 0
+        while i < len(audio):
+            n = int(rng.integers(1, 900))
+            parts.append(stream.push(audio[i : i + n]))
+            i += n
+        parts.append(stream.flush())
+        got = np.concatenate(parts)
+        assert got.shape == whole.shape
+        np.testing.assert_allclose(got, whole, atol=1e-4)
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped motion weights")
+def test_silence_gives_a_closed_still_mouth() -> None:
+    from posetalk.models.motion.evaluate import CLOSED, LipMesh
+
+    model = MotionModel.load()
+    out = model.predict(np.zeros(16000 * 3, np.float32))
+    mouth = out[:, :14]
+    assert out[:, INDEX["jawOpen"]].max() < 0.08
+    assert (LipMesh().gap(out) < CLOSED).all()
+    assert mouth.std(0).max() < 0.01
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped motion weights")
+def test_motion_command_writes_named_blendshapes(tmp_path: Path) -> None:
+    import wave
+
+    sr = 22050  # not 16 kHz: resampled on the way in
+    t = np.arange(sr * 2) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
+    wav = tmp_path / "speech.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(sr)
+        w.writeframes((tone * 32767).astype("<i2").tobytes())
+    for out in (tmp_path / "m.npz", tmp_path / "m.json"):
+        assert main(["motion", "--audio", str(wav), "--out", str(out)]) == 0
+        m = load_motion(out)
+        assert m.expression.shape == (50, 21) and m.pose.shape == (50, 6) and m.gaze.shape == (50, 2)
+        assert m.fps == 25.0
+    import json
+
+    assert json.loads((tmp_path / "m.json").read_text())["names"] == list(BLENDSHAPE_NAMES)
+
+
+def test_unreadable_audio_gets_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "speech.wav"
+    bad.write_text("not audio")
+    assert main(["motion", "--audio", str(bad), "--out", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "speech.wav" in err[0]
+    assert not (tmp_path / "m.npz").exists()
