@@ -85,7 +85,14 @@ class FrameNet(nn.Module):
         aux logits (B, T, aux) or None, and the GRU state."""
         y, h = self.gru(self.step_inputs(self.features(mel), extra, lookahead), h)
         aux = self.aux(y) if self.aux is not None else None
-        return torch.sigmoid(self.head(y)), aux, h
+        return self.shapes(self.head(y)), aux, h
+
+    @staticmethod
+    def shapes(logits: torch.Tensor) -> torch.Tensor:
+        """Weights in [0, 1]; mouthClose is predicted as a fraction of jawOpen, so that the lips
+        never pass each other (mouthClose > jawOpen) and close fully when the fraction is 1."""
+        w = torch.sigmoid(logits)
+        return torch.cat([w[..., :1], w[..., :1] * w[..., 1:2], w[..., 2:]], -1)
 
 
 def coarse_net(cfg: NetConfig | None = None) -> FrameNet:

@@ -22,7 +22,7 @@ class _Step:
         """``mel``: (1, 80, ≤ window) ending with this frame's 4 mel frames; -> (1, out)."""
         feats = self.net.features(mel)[:, -1:]  # causal: the last frame's features
         y, self.h = self.net.gru(self.net.step_inputs(feats, extra, self.lookahead), self.h)
-        return torch.sigmoid(self.net.head(y))[:, 0]
+        return self.net.shapes(self.net.head(y))[:, 0]
 
 
 class MotionStream:
