@@ -19,6 +19,17 @@ from posetalk.models.motion.nets import MAX_LOOKAHEAD, N_MOUTH, FrameNet, NetCon
 WEIGHTS = Path(__file__).parent / "weights"
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
 BLINKS = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
+SILENT_DBFS = -55.0  # a frame quieter than this (RMS, dB full scale) is silence: mouth at rest
+
+
+def silent_frames(audio: np.ndarray, frames: int) -> np.ndarray:
+    """(frames,) True where a 40 ms frame of 16 kHz audio is below SILENT_DBFS. The nets leave a
+    little jaw opening in silence (about 0.07); a gate on the level closes it exactly."""
+    padded = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
+    n = min(len(audio), len(padded))
+    padded[:n] = audio[:n]
+    rms = np.sqrt((padded.reshape(frames, -1).astype(np.float64) ** 2).mean(1))
+    return 20 * np.log10(rms + 1e-12) < SILENT_DBFS
 
 
 @dataclass
@@ -56,7 +67,9 @@ class MotionModel:
         if refine:
             r, _, _ = self.refine(mel, y[..., :N_MOUTH], lookahead)
             out = torch.cat([advance(r, lookahead), out[..., N_MOUTH:]], -1)
-        return out[0].cpu().numpy().astype(np.float32)
+        result = out[0].cpu().numpy().astype(np.float32)
+        result[silent_frames(audio, t), :N_MOUTH] = 0.0
+        return result
 
 
 def add_blinks(expression: np.ndarray, audio: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from posetalk.models.motion.infer import MotionModel
+from posetalk.models.motion.infer import SAMPLES_PER_FRAME, MotionModel, silent_frames
 from posetalk.models.motion.nets import MELS_PER_FRAME, N_MOUTH, FrameNet
 
 
@@ -40,10 +40,17 @@ class MotionStream:
         self.pose_gaze = torch.zeros(1, 1, 8)
         self.steps = 0
         self.last: np.ndarray | None = None
+        self.pending = np.zeros(0, np.float32)  # audio of the frame being filled
+        self.silent: list[bool] = []  # per completed frame
 
     @torch.no_grad()
     def push(self, samples: np.ndarray) -> np.ndarray:
-        mel = self.mel.push(np.asarray(samples, np.float32))
+        samples = np.asarray(samples, np.float32)
+        self.pending = np.concatenate([self.pending, samples])
+        while len(self.pending) >= SAMPLES_PER_FRAME:
+            self.silent.append(bool(silent_frames(self.pending[:SAMPLES_PER_FRAME], 1)[0]))
+            self.pending = self.pending[SAMPLES_PER_FRAME:]
+        mel = self.mel.push(samples)
         self.history = np.concatenate([self.history, mel], 1)
         out = []
         while self.history.shape[1] >= (self.steps + 1) * MELS_PER_FRAME - self._dropped:
@@ -54,7 +61,7 @@ class MotionStream:
             self.steps += 1
             self.last = torch.cat([r, c[:, N_MOUTH:]], -1)[0].numpy()
             if self.steps > self.lookahead:
-                out.append(self.last)
+                out.append(self._gate(self.last, self.steps - 1 - self.lookahead))
             self._trim()
         return np.array(out, np.float32).reshape(-1, 21)
 
@@ -67,9 +74,16 @@ class MotionStream:
             self.history = self.history[:, extra:]
             self._dropped += extra
 
+    def _gate(self, frame: np.ndarray, index: int) -> np.ndarray:
+        if self.silent[index]:
+            frame = frame.copy()
+            frame[:N_MOUTH] = 0.0
+        return frame
+
     def flush(self) -> np.ndarray:
         """The last ``lookahead`` frames (repeating the final step, as predict() does)."""
         if self.last is None:
             return np.zeros((0, 21), np.float32)
         n = min(self.lookahead, self.steps)
-        return np.repeat(self.last[None], n, 0)
+        first = self.steps - n
+        return np.array([self._gate(self.last, first + i) for i in range(n)], np.float32).reshape(-1, 21)

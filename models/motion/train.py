@@ -167,8 +167,9 @@ def train_motion(
                    f"{time.perf_counter() - t0:.1f}"]  # fmt: skip
             writer.writerow(row)
             log.flush()
-            print(f"step {step}/{steps}  loss {np.mean(recent):.4f}  lip {float(parts['lip_mse']):.4f}  "
-                  f"closure {float(parts['closure']):.4f}  {time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+            lip, closure = float(parts["lip_mse"].detach()), float(parts["closure"].detach())
+            print(f"step {step}/{steps}  loss {np.mean(recent):.4f}  lip {lip:.4f}  closure {closure:.4f}  "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
             recent = []
         if step % save_every == 0 or step == steps:
             _save(coarse, refine, opt, step, ds.epoch, paths, state_path)
