@@ -284,21 +284,24 @@ def _colour(mel: torch.Tensor, rng: np.random.Generator, strength: float = 0.5) 
     return mel + (coef @ basis).to(mel.device)[:, :, None]
 
 
-def _lr(step: int, steps: int, lr: float, warmup: int = 50) -> float:
+def _lr(step: int, progress: float, lr: float, warmup: int = 50) -> float:
+    """Linear warm-up, then a cosine from lr to lr/10 over the run's progress (0..1)."""
     if step < warmup:
         return lr * (step + 1) / warmup
-    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup)))))
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 def train_sync(
     data: str | Path, out: str | Path, *, steps: int, batch: int = 64, lr: float = 2e-3, seed: int = 0,
     device: str = "cpu", log_every: int = 50, save_every: int = 250, config: SyncConfig | None = None,
-    val_windows: int = 256,
+    val_windows: int = 256, max_seconds: float | None = None,
 ) -> Path:  # fmt: skip
     """Train (or resume) the sync expert on ``data``'s "train" split until ``steps`` steps in all.
     Writes out/sync.safetensors (+ sync.optim.pt, the optimiser state), sync_log.csv and
     sync_loss.png; returns the checkpoint's path. An existing checkpoint in ``out`` is resumed
-    (its config wins; a different ``config`` raises CheckpointError)."""
+    (its config wins; a different ``config`` raises CheckpointError). With ``max_seconds`` the
+    run also stops after that much wall time, its learning-rate schedule following whichever of
+    steps and time is further along."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt, optim_path, log_path = out / "sync.safetensors", out / "sync.optim.pt", out / "sync_log.csv"
@@ -344,12 +347,19 @@ def train_sync(
     losses: list[float] = []
     accs: list[float] = []
     val_acc = float("nan")
-    while step < steps:
+
+    def progress() -> float:
+        done = step / max(steps, 1)
+        if max_seconds:
+            done = max(done, (time.perf_counter() - t0) / max_seconds)
+        return done
+
+    while step < steps and progress() < 1.0:
         rng = np.random.default_rng((seed, step))  # the batch of a step does not depend on resuming
         ds.epoch = step
         audio, mouth, mask = _batch(ds, rng.integers(0, len(ds), batch), device)
         audio = audio * torch.from_numpy(10 ** rng.uniform(-0.6, 0.3, (batch, 1))).float().to(device)  # ±gain
-        lr_now = _lr(step, steps, lr)
+        lr_now = _lr(step, progress(), lr)
         for g in opt.param_groups:
             g["lr"] = lr_now
         model.train()
@@ -361,7 +371,8 @@ def train_sync(
         step += 1
         losses.append(float(loss.detach()))
         accs.append(acc)
-        if step % log_every == 0 or step == steps:
+        last = step == steps or progress() >= 1.0
+        if step % log_every == 0 or last:
             val_acc = _val_accuracy(model, val)
             secs = time.perf_counter() - t0
             writer.writerow([step, f"{np.mean(losses):.5f}", f"{np.mean(accs):.4f}", f"{val_acc:.4f}",
@@ -371,7 +382,7 @@ def train_sync(
             bar(step, f"loss {np.mean(losses):.3f}  train acc {np.mean(accs):.2f}  val acc {val_acc:.3f}  "
                       f"{rate:.1f} steps/s  eta {(steps - step) / max(rate, 1e-9):.0f} s")  # fmt: skip
             losses, accs = [], []
-        if step % save_every == 0 or step == steps:
+        if step % save_every == 0 or last:
             _save(model, opt, step, val_acc, ckpt, optim_path)
     log.close()
     plot_log(log_path, out / "sync_loss.png")
