@@ -44,3 +44,22 @@ def test_data_commands_fail_with_one_clear_line(tmp_path, capsys) -> None:
     assert "nope" in capsys.readouterr().err
     assert main(["data", "inspect", str(tmp_path / "s")]) == 2
     assert "not a complete corpus" in capsys.readouterr().err
+
+
+def test_animate_speaks_a_line_with_sound(tmp_path) -> None:
+    from posetalk.models.audio.io import load_audio
+    from posetalk.models.motion.infer import WEIGHTS
+
+    if not (WEIGHTS / "coarse.safetensors").exists():
+        import pytest
+
+        pytest.skip("no shipped motion weights")
+    out = tmp_path / "say.mp4"
+    assert main(["animate", "--say", "Bob made a map.", "--size", "256", "--out", str(out)]) == 0
+    frames, fps = read_mp4(out)
+    sound = load_audio(out)
+    assert len(sound) > 8000 and np.abs(sound).max() > 0.05  # the line is in the file
+    assert abs(len(frames) / fps - len(sound) / 16000) < 0.1  # as long as the speech
+    # The mouth moves while speaking: the lower face changes across frames.
+    lower = frames[:, 150:200, 100:160].astype(float)
+    assert lower.std(0).mean() > 1.0
