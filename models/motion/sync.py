@@ -53,6 +53,11 @@ class SyncNet(nn.Module):
     Both encoders keep the window's frame order (convolutions over frames, then a linear layer
     over the flattened frames), so an embedding knows *when* in the window things happen."""
 
+    mel_mean: torch.Tensor
+    mel_std: torch.Tensor
+    mouth_mean: torch.Tensor
+    mouth_std: torch.Tensor
+
     def __init__(self, cfg: SyncConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or SyncConfig()
@@ -86,12 +91,13 @@ class SyncNet(nn.Module):
 
     def forward(self, mel: torch.Tensor, mouth: torch.Tensor) -> torch.Tensor:
         """Embedding distance (B,) in [0, 2]: small when the pair is in sync."""
-        return (self.embed_audio(mel) - self.embed_mouth(mouth)).norm(dim=-1)
+        d: torch.Tensor = torch.linalg.vector_norm(self.embed_audio(mel) - self.embed_mouth(mouth), dim=-1)
+        return d
 
 
 def load_sync(path: str | Path, device: str = "cpu") -> SyncNet:
     """A trained sync expert (kind "sync"), in eval mode; CheckpointError when unusable."""
-    model, _, _ = checkpoint.load(path, KIND, SyncConfig, SyncNet)
+    model: SyncNet = checkpoint.load(path, KIND, SyncConfig, SyncNet)[0]
     return model.to(device).eval()
 
 
@@ -119,6 +125,9 @@ def sync_scores(model: SyncNet, audio: np.ndarray, mouth: np.ndarray, max_offset
       "offsets", "curve": the offsets and their mean distances; "dists": (windows, offsets);
       "windows": how many window positions were compared.
     ``audio`` is 16 kHz mono; ``mouth`` is (T, 14) (or (T, 21): its first 14 columns)."""
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise InputError(f"audio must be mono samples (N,), got {audio.shape}")
     mouth = np.asarray(mouth, np.float32)
     if mouth.ndim != 2 or mouth.shape[1] < N_MOUTH:
         raise InputError(f"mouth track must be (frames, {N_MOUTH}), got {mouth.shape}")
@@ -133,9 +142,11 @@ def sync_scores(model: SyncNet, audio: np.ndarray, mouth: np.ndarray, max_offset
     mel_win = mel.unfold(1, MELS_PER_FRAME * w, MELS_PER_FRAME).permute(1, 0, 2)  # (n, 80, 4w)
     m = torch.from_numpy(np.ascontiguousarray(mouth[:t, :N_MOUTH])).to(device)
     mouth_win = m.unfold(0, w, 1).transpose(1, 2)  # (n, w, 14)
+    was_training = model.training
     model.eval()
-    a = torch.cat([model.embed_audio(x) for x in mel_win.split(512)])  # (n, dim)
-    v = torch.cat([model.embed_mouth(x) for x in mouth_win.split(512)])
+    a = torch.cat([model.embed_audio(x) for x in torch.split(mel_win, 512)])  # (n, dim)
+    v = torch.cat([model.embed_mouth(x) for x in torch.split(mouth_win, 512)])
+    model.train(was_training)
     offsets = np.arange(-max_offset, max_offset + 1)
     pos = torch.arange(max_offset, n - max_offset, device=device)  # audio windows compared
     dists = torch.stack([(a[pos] - v[pos + int(o)]).norm(dim=-1) for o in offsets], 1).cpu().numpy()
@@ -365,7 +376,7 @@ def train_sync(
         model.train()
         loss, acc = contrastive_loss(model, _colour(log_mel(audio), rng), mouth, mask)
         opt.zero_grad()
-        loss.backward()
+        torch.autograd.backward(loss)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
