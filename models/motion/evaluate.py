@@ -84,7 +84,10 @@ def evaluate(
         audios = [r.audio if audio_kind == "clean" else degrade(r.audio, i) for i, r in enumerate(recs)]
         for la in LOOKAHEADS:
             for refine in (False, True):
-                preds = [model.predict(a, la, np.concatenate([r.pose, r.gaze], 1), refine) for a, r in zip(audios, recs, strict=True)]  # noqa: E501
+                preds = [
+                    model.predict(a, la, np.concatenate([r.pose, r.gaze], 1), refine)
+                    for a, r in zip(audios, recs, strict=True)
+                ]  # noqa: E501
                 key = f"{audio_kind}/lookahead{la * 40}ms/{'coarse+refine' if refine else 'coarse'}"
                 results[key] = _metrics(recs, preds, audios, mesh, sync)
                 if audio_kind == "clean" and la == 2 and refine:
