@@ -25,11 +25,15 @@ SILENT_DBFS = -55.0  # a frame quieter than this (RMS, dB full scale) is silence
 def silent_frames(audio: np.ndarray, frames: int) -> np.ndarray:
     """(frames,) True where a 40 ms frame of 16 kHz audio is below SILENT_DBFS. The nets leave a
     little jaw opening in silence (about 0.07); a gate on the level closes it exactly."""
-    padded = np.zeros(frames * SAMPLES_PER_FRAME, np.float32)
+    return 20 * np.log10(frame_rms(audio, frames) + 1e-12) < SILENT_DBFS
+
+
+def frame_rms(audio: np.ndarray, frames: int) -> np.ndarray:
+    """(frames,) RMS of each 40 ms frame of 16 kHz audio (zero-padded or cut to ``frames``)."""
+    padded = np.zeros(frames * SAMPLES_PER_FRAME, np.float64)
     n = min(len(audio), len(padded))
     padded[:n] = audio[:n]
-    rms = np.sqrt((padded.reshape(frames, -1).astype(np.float64) ** 2).mean(1))
-    return 20 * np.log10(rms + 1e-12) < SILENT_DBFS
+    return np.sqrt((padded.reshape(frames, -1) ** 2).mean(1))
 
 
 @dataclass
@@ -78,9 +82,7 @@ def add_blinks(expression: np.ndarray, audio: np.ndarray, seed: int = 0) -> np.n
     from posetalk.models.data.visemes import blinks
 
     t = len(expression)
-    frames = np.zeros(t * SAMPLES_PER_FRAME, np.float32)
-    frames[: min(len(audio), len(frames))] = audio[: len(frames)]
-    rms = np.sqrt((frames.reshape(t, -1) ** 2).mean(1) + 1e-12)
+    rms = frame_rms(audio, t) + 1e-6
     quiet = 20 * np.log10(rms / (rms.max() + 1e-12)) < -35
     phones = [Phone("sil" if q else "AH", f / FPS, (f + 1) / FPS) for f, q in enumerate(quiet)]
     out = expression.copy()
