@@ -539,9 +539,16 @@ def _flite(name: str, text: str, rate: float, pitch: float, variation: float):  
         proc = _run([*cmd, "-psdur", "-f", str(txt), "-o", str(wav)], None, f"flite:{name}")
         audio, sr = _read_wav(wav, f"flite:{name}", proc)
     segs: Segs = []
-    for label, end in re.findall(r"(\S+?):(-?[\d.]+)", proc.stdout.decode(errors="replace")):
-        for p in _festival_phones(label):  # flite speaks the same radio phone set
-            segs.append((p, 0, float(end)))  # -psdur gives no stress
+    # One line per utterance (flite splits the text at sentence ends), each timed from its own
+    # start: the audio is the utterances back to back, so each line is offset by the ones before.
+    offset = 0.0
+    for line in proc.stdout.decode(errors="replace").splitlines():
+        found = re.findall(r"(\S+?):(-?[\d.]+)", line)
+        for label, end in found:
+            for p in _festival_phones(label):  # flite speaks the same radio phone set
+                segs.append((p, 0, offset + float(end)))  # -psdur gives no stress
+        if found:
+            offset += float(found[-1][1])
     # Diphone voices (kal, kal16) stop halfway through the final pause: _utterance clips to the audio.
     return audio, sr, _spread(segs), {"pitch": float(pitch_used)}
 
