@@ -57,6 +57,39 @@ def _train(args: argparse.Namespace) -> None:
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
+def _train_sync(args: argparse.Namespace) -> None:
+    import torch
+    from posetalk.models.motion.sync import train_sync
+
+    device = ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
+    torch.set_num_threads(args.threads)
+    seconds = args.minutes * 60 if args.minutes else None
+    path = train_sync(args.data, args.out, steps=args.steps, seed=args.seed, device=device, max_seconds=seconds)
+    print(f"sync expert in {path}")
+
+
+def _train_pld(args: argparse.Namespace) -> None:
+    import torch
+    from posetalk.models.pld.train import train_pld
+
+    device = ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
+    torch.set_num_threads(args.threads)
+    r = train_pld(args.data, args.out, steps=args.steps, vae_steps=args.vae_steps, batch=args.batch, seed=args.seed,
+                  device=device)  # fmt: skip
+    print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
+
+
+def _train_distill(args: argparse.Namespace) -> None:
+    import torch
+    from posetalk.models.pld.distill import distill_pld
+
+    device = ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
+    torch.set_num_threads(args.threads)
+    r = distill_pld(args.teacher, args.data, args.out, steps=args.steps, student_steps=args.student_steps,
+                    batch=args.batch, seed=args.seed, device=device)  # fmt: skip
+    print(f"distilled {r['steps']} steps in {r['seconds']:.0f} s: student in {args.out}")
+
+
 def _eval(args: argparse.Namespace) -> None:
     from posetalk.models.motion.evaluate import evaluate
 
@@ -113,6 +146,38 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     tm.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     tm.set_defaults(func=_train)
+    tp = tsub.add_parser(
+        "pld", help="pose latent diffusion: the pose VAE, then the denoiser (pose + gaze from audio and text)"
+    )
+    tp.add_argument("--data", required=True, help="a corpus built by `posetalk data synth` (or `data track`)")
+    tp.add_argument("--out", required=True, help="checkpoint folder (an interrupted run resumes there)")
+    tp.add_argument("--steps", type=int, default=20000, help="VAE and denoiser steps together")
+    tp.add_argument("--vae-steps", type=int, help="of which the VAE's (default: a fifth)")
+    tp.add_argument("--batch", type=int, default=64)
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
+    tp.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    tp.set_defaults(func=_train_pld)
+    tsy = tsub.add_parser("sync", help="the sync expert: a contrastive audio/mouth model for lip-sync scores")
+    tsy.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
+    tsy.add_argument("--out", required=True, help="checkpoint folder (an interrupted run resumes there)")
+    tsy.add_argument("--steps", type=int, default=8000)
+    tsy.add_argument("--minutes", type=float, help="also stop after this much wall time")
+    tsy.add_argument("--seed", type=int, default=0)
+    tsy.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
+    tsy.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    tsy.set_defaults(func=_train_sync)
+    td = tsub.add_parser("distill", help="a 1-4 step PLD student (consistency distillation of a `train pld` teacher)")
+    td.add_argument("--teacher", required=True, help="the folder `train pld` wrote")
+    td.add_argument("--data", required=True, help="the corpus the teacher was trained on")
+    td.add_argument("--out", required=True, help="student folder (an interrupted run resumes there)")
+    td.add_argument("--steps", type=int, default=4000)
+    td.add_argument("--student-steps", type=int, default=2, choices=[1, 2, 3, 4], help="sampling steps by default")
+    td.add_argument("--batch", type=int, default=64)
+    td.add_argument("--seed", type=int, default=0)
+    td.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
+    td.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    td.set_defaults(func=_train_distill)
 
     e = sub.add_parser("eval", help="evaluate models on a corpus's held-out test voices")
     esub = e.add_subparsers(dest="what", required=True)

@@ -59,3 +59,7 @@ class AudioFileError(InputError):
 
 class CheckpointError(PosetalkError):
     """A checkpoint is missing, corrupt, or does not match the model it is loaded into."""
+
+
+class PoseModelError(PosetalkError):
+    """The pose model was asked for something it cannot do (a lookahead or step count out of range)."""

