@@ -80,6 +80,33 @@ def bench_data(seconds: float = 1200.0) -> dict[str, float]:
     return results
 
 
+def _motion_cuda(audio: np.ndarray, frames: int, repeats: int, streams: int = 64) -> dict[str, float]:
+    """Both nets over ``streams`` utterances at once on CUDA: milliseconds per stream-frame."""
+    import torch
+    from posetalk.models.audio.mel import log_mel
+    from posetalk.models.motion.infer import MotionModel
+    from posetalk.models.motion.nets import N_MOUTH
+
+    model = MotionModel.load(device="cuda")
+    batch = torch.from_numpy(np.tile(audio[: frames * 640], (streams, 1))).cuda()
+    pose_gaze = torch.zeros(streams, frames, 8, device="cuda")
+
+    @torch.no_grad()
+    def run() -> None:
+        mel = log_mel(batch)
+        y, _, _ = model.coarse(mel, pose_gaze, 2)
+        model.refine(mel, y[..., :N_MOUTH], 2)
+        torch.cuda.synchronize()
+
+    run()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        runs.append((time.perf_counter() - t0) / (frames * streams) * 1000)
+    return {f"cuda_ms_per_frame_batch{streams}": statistics.median(runs)}
+
+
 def bench_motion(frames: int = 250, repeats: int = 5) -> dict[str, float]:
     """Per-frame cost of CoarseNet + RefineNet on one CPU thread: offline over a whole
     utterance, and streaming one frame at a time (the window a live stream recomputes)."""
@@ -109,8 +136,123 @@ def bench_motion(frames: int = 250, repeats: int = 5) -> dict[str, float]:
         runs.append((time.perf_counter() - t0) / 50 * 1000)
     results["stream_ms_per_frame_batch1_1thread"] = statistics.median(runs)
     if torch.cuda.is_available():
-        results["cuda"] = float("nan")  # measured by tests/gpu when a GPU is present
+        results.update(_motion_cuda(audio, frames, repeats))
     print("posetalk bench motion: CoarseNet + RefineNet, one CPU thread (medians)")
     for k, v in results.items():
         print(f"  {k:40s} {v:8.3f}")
+    return results
+
+
+def _pose_batch_hop(model, streams: int, repeats: int, device: str) -> float:  # type: ignore[no-untyped-def]
+    """Milliseconds for one hop of ``streams`` pose streams at once on ``device``: the work each
+    PoseStream hop does (window log-mel and conditioning, the sampler's denoiser calls, the VAE
+    decode), batched as a scheduler that serves many sessions per tick would run it."""
+    import torch
+    from posetalk.models.pld.samplers import Denoiser, consistency_sigmas, karras_sigmas, sample
+    from posetalk.models.pld.windows import make_cond, visibility
+
+    cfg = model.cfg
+    n = cfg.context + cfg.window
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    audio = (torch.randn(streams, n * 640, generator=gen) * 0.1).to(device)
+    context = torch.randn(streams, cfg.context, cfg.channels, generator=gen).to(device)
+    prompt = torch.nn.functional.normalize(torch.randn(streams, 384, generator=gen), dim=1).to(device)
+    steps = model.default_steps
+    sigmas = (consistency_sigmas(steps) if cfg.consistency else karras_sigmas(steps)).to(device)
+    shape = (streams, cfg.window // 4, cfg.latent)
+    noise = torch.randn((max(0, steps - 1), *shape), generator=gen).to(device)
+    x = torch.randn(shape, generator=gen).to(device) * float(sigmas[0])
+    d, vae = Denoiser(model.net), model.vae
+    heard_to = torch.full((streams,), cfg.context + cfg.hop + 2, device=device)
+
+    @torch.no_grad()
+    def hop() -> None:
+        vis = visibility(cfg, torch.zeros(streams, device=device), heard_to)
+        cond = make_cond(cfg, audio, context, torch.ones(streams, device=device), vis, prompt, model.default_guidance)
+        z = sample(d, x, sigmas, cond=cond, noise=noise)
+        vae.decode_raw(z * vae.z_std + vae.z_mean)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    hop()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        hop()
+        runs.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(runs)
+
+
+def bench_pose(
+    weights: str | None = None, seconds: float = 8.0, repeats: int = 5, streams: int = 64
+) -> dict[str, float]:
+    """The pose model (the student, or the teacher when the folder has no student): cost per
+    8-frame hop of a live PoseStream at batch 1 on one CPU thread, per denoiser call, offline
+    generation as a multiple of real time, and batched hops on CUDA when there is a GPU."""
+    from pathlib import Path
+
+    import torch
+    from posetalk.models.pld.evaluate import default_weights
+    from posetalk.models.pld.samplers import Denoiser
+    from posetalk.models.pld.stream import PoseModel
+    from posetalk.models.pld.windows import make_cond, visibility
+
+    torch.set_num_threads(1)
+    folder = Path(weights) if weights else default_weights()
+    model = PoseModel.load(folder)
+    cfg = model.cfg
+    kind = "student" if cfg.consistency else "teacher"
+    prompt = "She nods slowly and calmly while she talks."
+    model.prompts.embed([prompt])  # load the sentence encoder before any timing
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * 16000)) / 16000
+    audio = ((np.sin(2 * np.pi * 4 * t) > 0.2) * 0.2 * np.sign(np.sin(2 * np.pi * 140 * t))).astype(np.float32)
+    audio += (0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    chunk = cfg.hop * 640
+    hops: list[float] = []
+    for r in range(repeats):
+        s = model.stream(prompt, seed=r)
+        s.push(audio[:chunk])  # the first hop (no committed frames yet) is not typical
+        s.push(audio[chunk : 2 * chunk])
+        for i in range(2 * chunk, len(audio) - chunk + 1, chunk):
+            t0 = time.perf_counter()
+            pose, _ = s.push(audio[i : i + chunk])
+            if len(pose):
+                hops.append((time.perf_counter() - t0) * 1000)
+    results = {"steps": float(model.default_steps), "hop_ms_batch1_1thread": statistics.median(hops)}
+    d = Denoiser(model.net)
+    vis = visibility(cfg, torch.zeros(1), torch.full((1,), cfg.context + cfg.hop + 2))
+    layout = np.resize(audio, (cfg.context + cfg.window) * 640)  # one window's audio, repeated if short
+    cond = make_cond(cfg, torch.from_numpy(layout)[None],
+                     torch.zeros(1, cfg.context, cfg.channels), torch.ones(1), vis,
+                     torch.from_numpy(model.prompts.embed([prompt])), model.default_guidance)  # fmt: skip
+    x = torch.randn(1, cfg.window // 4, cfg.latent)
+    calls = []
+    with torch.no_grad():
+        d(x, 1.0, cond)
+        for _ in range(20 * repeats):
+            t0 = time.perf_counter()
+            d(x, 1.0, cond)
+            calls.append((time.perf_counter() - t0) * 1000)
+    results["denoiser_call_ms_batch1_1thread"] = statistics.median(calls)
+    offline = []
+    for r in range(max(1, repeats // 2)):
+        t0 = time.perf_counter()
+        model.generate(audio, prompt, seed=r)
+        offline.append(seconds / (time.perf_counter() - t0))
+    results["offline_realtime_factor_1thread"] = statistics.median(offline)
+    ms = _pose_batch_hop(model, streams, repeats, "cpu")
+    results[f"cpu_hop_ms_batch{streams}_1thread"] = ms
+    # A hop is 8 frames = 320 ms of audio: how many streams one thread keeps up with at this batch.
+    results[f"cpu_realtime_streams_batch{streams}_1thread"] = streams * cfg.hop / 25 * 1000 / ms
+    if torch.cuda.is_available():
+        gpu = PoseModel.load(folder, device="cuda")
+        results["cuda_hop_ms_batch1"] = _pose_batch_hop(gpu, 1, repeats, "cuda")
+        ms = _pose_batch_hop(gpu, streams, repeats, "cuda")
+        results[f"cuda_hop_ms_batch{streams}"] = ms
+        results[f"cuda_realtime_streams_batch{streams}"] = streams * cfg.hop / 25 * 1000 / ms
+    print(f"posetalk bench pose: the {kind} of {folder} at {model.default_steps} steps, "
+          f"guidance {model.default_guidance} (medians of {repeats} repeats)")  # fmt: skip
+    for k, v in results.items():
+        print(f"  {k:40s} {v:10.3f}")
     return results

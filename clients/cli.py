@@ -6,7 +6,6 @@ import argparse
 import logging
 import sys
 
-import numpy as np
 from posetalk.models.errors import PosetalkError
 
 
@@ -25,6 +24,8 @@ def _bench(args: argparse.Namespace) -> None:
         bench.bench_data(seconds=args.seconds)
     elif args.what == "motion":
         bench.bench_motion()
+    elif args.what == "pose":
+        bench.bench_pose(args.weights, repeats=args.repeats)
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -90,6 +91,12 @@ def _train_distill(args: argparse.Namespace) -> None:
     print(f"distilled {r['steps']} steps in {r['seconds']:.0f} s: student in {args.out}")
 
 
+def _eval_pose(args: argparse.Namespace) -> None:
+    from posetalk.models.pld.evaluate import evaluate
+
+    evaluate(args.data, args.weights, args.out, args.limit, teacher_limit=args.teacher_limit, retrain=args.retrain)
+
+
 def _eval(args: argparse.Namespace) -> None:
     from posetalk.models.motion.evaluate import evaluate
 
@@ -97,16 +104,25 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _motion(args: argparse.Namespace) -> None:
-    from posetalk.models.audio.io import load_audio
-    from posetalk.models.face.motion_file import Motion, save_motion
-    from posetalk.models.motion.infer import MotionModel, add_blinks
+    from posetalk.clients.render import motion
 
-    audio = load_audio(args.audio)
-    model = MotionModel.load(args.weights) if args.weights else MotionModel.load()
-    expr = add_blinks(model.predict(audio, lookahead=round(args.lookahead_ms / 40)), audio, args.seed)
-    t = len(expr)
-    save_motion(Motion(np.zeros((t, 6), np.float32), np.zeros((t, 2), np.float32), expr, 25.0), args.out)
-    print(f"wrote {args.out}: {t} frames at 25 fps ({t / 25:.2f} s), 21 blendshapes; pose and gaze neutral")
+    motion(args)
+
+
+def _render(args: argparse.Namespace) -> None:
+    from posetalk.clients.render import render
+
+    render(args)
+
+
+def _head_args(p: argparse.ArgumentParser) -> None:
+    """The head-motion options `render` and `motion` share."""
+    p.add_argument("--prompt", default="", help='how the head moves, in words ("nods slowly, calm")')
+    p.add_argument("--steps", type=int, help="pose model sampling steps (default: the model's own, 2 for the student)")
+    p.add_argument("--guidance", type=float, help="how strongly the prompt is followed (default: the model's own)")
+    p.add_argument("--motion-scale", type=float, default=1.0, help="head motion amplitude (0: a still head)")
+    p.add_argument("--pose-from", help="copy the head motion of this video (tracked) instead of the pose model")
+    p.add_argument("--pose-weights", help="folder with the pose model's checkpoints (default: the shipped ones)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,12 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--contact-sheet", help="also write a PNG grid of frames")
     a.set_defaults(func=_animate)
 
+    r = sub.add_parser("render", help="portrait + speech + prompt to an mp4: lip-sync, head motion, sound")
+    r.add_argument("--image", help="portrait photo (default: the bundled astronaut)")
+    r.add_argument("--audio", help="speech (any audio or video file; default: a line from the built-in voice)")
+    r.add_argument("--say", help="a line for the built-in voice to speak when there is no --audio")
+    _head_args(r)
+    r.add_argument("--seed", type=int, default=0, help="for the head motion and the blinks")
+    r.add_argument("--out", default="out.mp4", help="output mp4")
+    r.add_argument("--size", type=int, default=512, help="output frame side in pixels")
+    r.add_argument("--backend", default="cpu", choices=["cpu", "torch"])
+    r.add_argument("--contact-sheet", help="also write a PNG grid of frames")
+    r.set_defaults(func=_render)
+
     b = sub.add_parser("bench", help="print speed figures")
-    b.add_argument("what", choices=["render", "data", "motion"])
+    b.add_argument("what", choices=["render", "data", "motion", "pose"])
     b.add_argument("--size", type=int, default=512)
     b.add_argument("--frames", type=int, default=50)
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--seconds", type=float, default=1200.0, help="data: seconds of corpus to build")
+    b.add_argument("--weights", help="pose: a PLD folder (default: the shipped models/pld/weights)")
     b.set_defaults(func=_bench)
 
     t = sub.add_parser("train", help="train models")
@@ -187,13 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--weights", help="folder with the checkpoints (default: the shipped ones)")
     em.add_argument("--limit", type=int, default=200, help="at most this many test utterances")
     em.set_defaults(func=_eval)
+    ep = esub.add_parser("pose", help="pose model: prompt adherence, beat alignment, diversity, student vs teacher")
+    ep.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
+    ep.add_argument("--weights", help="PLD folder (default: the shipped models/pld/weights)")
+    ep.add_argument("--out", default="eval_pose", help="folder for eval_pose.json, plots and the style classifier")
+    ep.add_argument("--limit", type=int, default=24, help="at most this many test clips")
+    ep.add_argument("--teacher-limit", type=int, default=10, help="clips the 50-step teacher runs on beside a student")
+    ep.add_argument("--retrain", action="store_true", help="retrain the cached style classifier")
+    ep.set_defaults(func=_eval_pose)
 
-    m = sub.add_parser("motion", help="audio file to a motion file (.npz or .json) of 21 blendshapes per frame")
+    m = sub.add_parser("motion", help="audio file to a motion file (.npz or .json): head pose, gaze, 21 blendshapes")
     m.add_argument("--audio", required=True, help="any audio or video file with sound")
     m.add_argument("--out", required=True, help="motion.npz or motion.json")
     m.add_argument("--lookahead-ms", type=int, default=80, choices=[0, 40, 80, 120, 160])
     m.add_argument("--weights", help="folder with coarse/refine.safetensors (default: the shipped ones)")
-    m.add_argument("--seed", type=int, default=0, help="for the blinks")
+    m.add_argument("--seed", type=int, default=0, help="for the head motion and the blinks")
+    _head_args(m)
     m.set_defaults(func=_motion)
 
     d = sub.add_parser("data", help="build and inspect training corpora")

@@ -189,13 +189,22 @@ def read_mp4(path: str | Path) -> tuple[np.ndarray, float]:
     return np.stack(frames), fps
 
 
-def contact_sheet(frames: np.ndarray, columns: int = 6, count: int = 18, tile: int = 256) -> np.ndarray:
-    """Evenly spaced frames in a labelled grid (RGB uint8)."""
-    idx = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
+def sheet_frames(total: int, count: int = 18) -> np.ndarray:
+    """Which of ``total`` frames a contact sheet shows: ``count`` evenly spaced ones."""
+    return np.linspace(0, total - 1, min(count, total)).round().astype(int)
+
+
+def contact_sheet(
+    frames: np.ndarray, columns: int = 6, count: int = 18, tile: int = 256, labels: list[int] | None = None
+) -> np.ndarray:
+    """Evenly spaced frames in a labelled grid (RGB uint8). With ``labels`` every frame given is
+    shown, labelled by them (frames kept by ``sheet_frames`` while streaming a long video)."""
+    idx = sheet_frames(len(frames), count) if labels is None else np.arange(len(frames))
     tiles = []
     for i in idx:
         t = cv2.resize(frames[i], (tile, tile), interpolation=cv2.INTER_AREA)
-        cv2.putText(t, str(i), (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
+        label = str(i if labels is None else labels[i])
+        cv2.putText(t, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 0), 2)
         tiles.append(t)
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
