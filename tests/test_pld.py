@@ -316,3 +316,34 @@ def test_cli_trains_and_distils(tiny_corpus: Path, tmp_path: Path) -> None:
     assert PoseModel.load(student).default_steps == 1
     assert main(["train", "distill", "--teacher", str(tmp_path / "nothing"), "--data", str(tiny_corpus),
                  "--out", str(student)]) == 2  # fmt: skip
+
+
+# --- training windows whose prompt describes the window ---------------------------------------------
+
+
+def test_plan_windows_prompts_describe_the_motion_in_the_window(tiny_corpus: Path) -> None:
+    from posetalk.models.data import describe as desc
+    from posetalk.models.pld.windows import PlanWindows
+
+    cfg = DenoiserConfig()
+    pw = PlanWindows(tiny_corpus, cfg, seed=1, pool=20, p_switch=0.0, p_change=0.0, verbose=False)
+    b = pw.batch(96, 0)
+    n = cfg.context + cfg.window
+    assert b["pose"].shape == (96, n, 6) and b["gaze"].shape == (96, n, 2) and b["audio"].shape == (96, n * 640)
+    assert bool(b["mask"].all()) and len(b["description"]) == 96
+    assert all(t in pw.texts for t in b["description"])
+    for text, styles in zip(b["description"], b["styles"], strict=True):
+        assert len(styles) == 1 and desc.mentions(text, desc.TRAIN_KEYWORDS[styles[0]]), (text, styles)
+        assert not desc.mentions(text, desc.HELDOUT_MARKERS), text  # training wording only
+    deg = np.degrees(b["pose"].numpy()[:, cfg.context :, :3])  # the generated part: yaw, pitch, roll
+    ptp = deg.max(1) - deg.min(1)  # (B, 3)
+    still = np.array([s == ("still",) for s in b["styles"]])
+    nods = np.array([s == ("nodding",) for s in b["styles"]])
+    assert still.sum() >= 3 and nods.sum() >= 3
+    assert ptp[still].max() < 2.5, ptp[still]  # a still window hardly moves
+    assert ptp[nods, 1].min() > 3.0 and (ptp[nods, 1] > ptp[nods, 0]).mean() > 0.7, ptp[nods]  # nods: pitch swings
+    # The same batch number is the same batch (resumable); switch windows name both styles.
+    np.testing.assert_array_equal(pw.batch(96, 0)["pose"].numpy(), b["pose"].numpy())
+    sw = PlanWindows(tiny_corpus, cfg, seed=1, pool=20, p_switch=1.0, verbose=False).batch(8, 0)
+    for text, styles in zip(sw["description"], sw["styles"], strict=True):
+        assert len(styles) == 2 and all(desc.mentions(text, desc.TRAIN_KEYWORDS[s]) for s in styles), (text, styles)

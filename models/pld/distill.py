@@ -34,9 +34,9 @@ from posetalk.models.motion import checkpoint
 from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import SIGMA_MAX, SIGMA_MIN, Denoiser, karras_sigmas
 from posetalk.models.pld.text import PromptEncoder, encoder
-from posetalk.models.pld.train import _lr, batches, plot_log, prompt_table, window_frames
+from posetalk.models.pld.train import _lr, batches, embed_texts, plot_log, prompt_table, window_frames
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
-from posetalk.models.pld.windows import make_cond, visibility
+from posetalk.models.pld.windows import PlanWindows, make_cond, visibility
 
 LOG_KEYS = ("total",)
 
@@ -87,9 +87,13 @@ def distill_pld(
     teacher: str | Path, data: str | Path, out: str | Path, *, steps: int = 4000, student_steps: int = 2,
     batch: int = 64, lr: float = 1e-4, levels: int = 40, guidance_max: float = 3.0, ema: float = 0.95,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25,
-    prompts: PromptEncoder | None = None,
+    prompts: PromptEncoder | None = None, windows: str = "plan", plan_options: dict[str, Any] | None = None,
 ) -> dict[str, float]:  # fmt: skip
-    """Distil the teacher in ``teacher`` (a `train pld` folder) into a student in ``out``."""
+    """Distil the teacher in ``teacher`` (a `train pld` folder) into a student in ``out``, on
+    ``windows`` as train_pld's: "plan" (windows.PlanWindows, what the teacher is trained on) or
+    "corpus"."""
+    if windows not in ("plan", "corpus"):
+        raise ValueError(f"windows must be 'plan' or 'corpus', not {windows!r}")
     teacher, out = Path(teacher), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if not 1 <= student_steps <= 4:
@@ -103,7 +107,11 @@ def distill_pld(
             shutil.copyfile(teacher / name, out / name)
     if (teacher / "prompts.npz").exists() and not (out / "prompts.npz").exists():
         shutil.copyfile(teacher / "prompts.npz", out / "prompts.npz")
-    enc = prompt_table(data, out, prompts or encoder())
+    enc = prompts or encoder()
+    if windows == "corpus":
+        prompt_table(data, out, enc)
+    else:
+        enc.load_cache(out / "prompts.npz")
     scfg = dataclasses.replace(t_net.cfg, guidance_embed=True, consistency=True)
     net = PoseDenoiser(scfg).to(device)
     missing = net.load_state_dict(t_net.state_dict(), strict=False).missing_keys
@@ -131,7 +139,12 @@ def distill_pld(
     if new_log:
         writer.writerow(["step", "phase", *LOG_KEYS, "lr", "seconds"])
     t0, recent = time.perf_counter(), []
-    it = batches(data, scfg.context + scfg.window, batch, seed, epoch)
+    if windows == "plan":
+        plan_windows = PlanWindows(data, scfg, seed=seed, **(plan_options or {}))
+        embed_texts(enc, plan_windows.texts, out)
+        it = plan_windows.batches(batch, epoch + 1 if step else 0)
+    else:
+        it = batches(data, scfg.context + scfg.window, batch, seed, epoch)
     while step < steps:
         b = next(it)
         lr_now = _lr(step, steps, lr, warmup=100)

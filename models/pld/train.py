@@ -8,8 +8,13 @@ Phase 1 (``vae_steps``): the VAE on whole windows; then its latent statistics ar
 it is frozen. Phase 2: the denoiser with EDM's loss (log-normal noise levels, weight
 (s^2 + 1) / s^2 on the x0 error) on the VAE's latent of the window, conditioned on
 
-- the prompt (the record's description), replaced by the null embedding with p = ``p_uncond``
-  (classifier-free guidance);
+- the prompt, replaced by the null embedding with p = ``p_uncond``
+  (classifier-free guidance). With ``windows="plan"`` (the default) the denoiser's windows are
+  windows.PlanWindows: the corpus's audio with motion made for a plan drawn per window and a
+  description of exactly that plan (a record's own description covers the whole utterance, whose
+  plan often has several styles, so about a third of its windows would be told styles they do not
+  show). ``windows="corpus"``: the records' stored motion and descriptions. The VAE and the data
+  statistics are fitted on the same kind of windows as the denoiser;
 - the context frames, dropped with p = 0.1 (a stream's first window has none) and cut short
   with p = 0.1 (its second window has only one hop behind it: the rest repeats the first frame);
 - the audio of the context and of the first hop + 0..max_lookahead frames of the window: what a
@@ -37,7 +42,7 @@ from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import Denoiser
 from posetalk.models.pld.text import PromptEncoder, encoder
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
-from posetalk.models.pld.windows import make_cond, visibility
+from posetalk.models.pld.windows import PlanWindows, make_cond, visibility
 
 LOG_KEYS = ("total", "recon", "vel", "kl", "denoise")
 P_MEAN, P_STD = -1.2, 1.2  # EDM's log-normal training noise levels
@@ -75,6 +80,15 @@ def prompt_table(data: str | Path, out: Path, enc: PromptEncoder) -> PromptEncod
         enc.embed(texts)
         enc.save_cache(cache)
     return enc
+
+
+def embed_texts(enc: PromptEncoder, texts: list[str], out: Path) -> None:
+    """Embed whichever of ``texts`` are not cached yet, and save the cache in ``out``/prompts.npz."""
+    missing = [t for t in texts if t not in enc.cache]
+    if missing:
+        print(f"embedding {len(missing)} plan descriptions", flush=True)
+        enc.embed(missing)
+        enc.save_cache(out / "prompts.npz")
 
 
 def window_frames(b: dict[str, Any], device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,17 +150,36 @@ def train_pld(
     data: str | Path, out: str | Path, *, steps: int = 20000, vae_steps: int | None = None, batch: int = 64,
     lr: float = 3e-4, vae_lr: float = 1e-3, p_uncond: float = 0.15, seed: int = 0, device: str = "cpu",
     save_every: int = 500, log_every: int = 50, vae_config: VAEConfig | None = None,
-    net_config: DenoiserConfig | None = None, prompts: PromptEncoder | None = None,
+    net_config: DenoiserConfig | None = None, prompts: PromptEncoder | None = None, windows: str = "plan",
+    vae_from: str | Path | None = None, plan_options: dict[str, Any] | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) the pose VAE for ``vae_steps`` (default steps // 5), then the denoiser
-    for the rest of ``steps``; everything is written to ``out``."""
+    for the rest of ``steps``; everything is written to ``out``. ``windows``: "plan" or "corpus"
+    (see the module's docstring); ``vae_from``: a folder whose trained pld_vae.safetensors is used
+    as is (no VAE phase); ``plan_options``: keyword arguments of PlanWindows."""
+    if windows not in ("plan", "corpus"):
+        raise ValueError(f"windows must be 'plan' or 'corpus', not {windows!r}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    vae_steps = steps // 5 if vae_steps is None else vae_steps
+    vae_steps = 0 if vae_from is not None else steps // 5 if vae_steps is None else vae_steps
     torch.manual_seed(seed)
     vcfg, ncfg = vae_config or VAEConfig(), net_config or DenoiserConfig()
     frames = ncfg.context + ncfg.window
-    enc = prompt_table(data, out, prompts or encoder())
+    enc = prompts or encoder()
+    if windows == "corpus":
+        prompt_table(data, out, enc)
+    else:
+        enc.load_cache(out / "prompts.npz")
+    plan_windows = None
+
+    def sample(size: int, salt: int) -> dict[str, Any]:  # one batch apart from the training ones
+        if plan_windows is not None:
+            return plan_windows.batch(size, 10**9 + salt)
+        return next(batches(data, frames, size, seed + salt))
+
+    if windows == "plan":
+        plan_windows = PlanWindows(data, ncfg, seed=seed, **(plan_options or {}))
+        embed_texts(enc, plan_windows.texts, out)
     vae, net = PoseVAE(vcfg).to(device), PoseDenoiser(ncfg).to(device)
     paths = {"vae": out / "pld_vae.safetensors", "denoiser": out / "pld_denoiser.safetensors"}
     state_path = out / "train_state.pt"
@@ -162,7 +195,11 @@ def train_pld(
         torch.set_rng_state(state["torch_rng"])
         print(f"resuming at step {step}", flush=True)
     else:
-        _data_stats(vae, net, data, frames, seed, device)
+        _data_stats(vae, net, sample(256, 7), device)
+        if vae_from is not None:
+            vae = checkpoint.load(Path(vae_from) / "pld_vae.safetensors", "pld_vae", VAEConfig, PoseVAE)[0]
+            vae, vcfg = vae.to(device), vae.cfg
+            checkpoint.save(paths["vae"], vae, vcfg, "pld_vae", {"step": 0, "from": str(vae_from)})
     ema = None
     if step >= vae_steps:
         vae.eval().requires_grad_(False)
@@ -182,7 +219,11 @@ def train_pld(
     if new_log:
         writer.writerow(["step", "phase", *LOG_KEYS, "lr", "seconds"])
     t0 = time.perf_counter()
-    it = batches(data, frames, batch, seed, epoch)
+    # Resuming: "epoch" is the corpus's epoch, or with plan windows the last batch's number.
+    if plan_windows is not None:
+        it = plan_windows.batches(batch, epoch + 1 if step else 0)
+    else:
+        it = batches(data, frames, batch, seed, epoch)
     recent: dict[str, list[float]] = {}  # each loss since the last log line (logged as its mean)
     while step < steps:
         b = next(it)
@@ -217,7 +258,7 @@ def train_pld(
             print(f"step {step}/{steps}  {phase}  loss {loss:.4f}  {time.perf_counter() - t0:.0f} s", flush=True)
             recent = {}
         if step == vae_steps:  # the VAE is done: measure its latent, save it, start the denoiser
-            _latent_stats(vae, data, frames, seed, device)
+            _latent_stats(vae, sample(512, 11), frames, device)
             vae.eval().requires_grad_(False)
             checkpoint.save(paths["vae"], vae, vcfg, "pld_vae", {"step": step})
             ema = copy.deepcopy(net).requires_grad_(False)
@@ -233,11 +274,10 @@ def _optimiser(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
 
 
-def _data_stats(vae: PoseVAE, net: PoseDenoiser, data: str | Path, frames: int, seed: int, device: str) -> None:
-    """Per-channel pose/gaze statistics (the VAE's) and per-bin log-mel statistics (the net's)."""
+def _data_stats(vae: PoseVAE, net: PoseDenoiser, b: dict[str, Any], device: str) -> None:
+    """Per-channel pose/gaze statistics (the VAE's) and per-bin log-mel statistics (the net's) of batch ``b``."""
     from posetalk.models.audio.mel import log_mel
 
-    b = next(batches(data, frames, 256, seed + 7))
     x, _ = window_frames(b, device)
     m = b["mask"].to(device)
     real = x[m]  # (n, 8)
@@ -248,8 +288,7 @@ def _data_stats(vae: PoseVAE, net: PoseDenoiser, data: str | Path, frames: int, 
     net.mel_std.copy_(mel.std((0, 2))[:, None].clamp_min(0.1))
 
 
-def _latent_stats(vae: PoseVAE, data: str | Path, frames: int, seed: int, device: str) -> None:
-    b = next(batches(data, frames, 512, seed + 11))
+def _latent_stats(vae: PoseVAE, b: dict[str, Any], frames: int, device: str) -> None:
     x, valid = window_frames(b, device)
     vae.set_latent_stats(x[valid > 0][:, frames - 32 :] if (valid > 0).any() else x[:, frames - 32 :])
 
