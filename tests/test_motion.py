@@ -122,3 +122,33 @@ def test_unreadable_audio_gets_one_clear_line(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "speech.wav" in err[0]
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_closure_losses_close_the_lips_not_the_jaw(tiny_run: Path) -> None:
+    """On bilabials the lips close by mouthClose; the closure losses must not pull jawOpen down
+    (when they did, the net kept the jaw low around every bilabial it was unsure of)."""
+    from posetalk.models.data.dataset import WindowDataset
+    from posetalk.models.motion import train
+
+    ds = WindowDataset(tiny_run / "corpus", "train", frames=40)
+    batch = torch.utils.data.default_collate([ds[i] for i in range(4)])
+    torch.manual_seed(0)
+    coarse, refine = train.coarse_net(), train.refine_net()
+    captured: dict[str, torch.Tensor] = {}
+    logits = refine.logits
+
+    def keep(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out, aux, h = logits(*args, **kwargs)
+        out.retain_grad()
+        captured["logits"] = out
+        return out, aux, h
+
+    refine.logits = keep  # type: ignore[method-assign]
+    for name in ("closure", "close_bce"):
+        refine.zero_grad()
+        parts = train.losses(coarse, refine, batch, 2, "cpu")
+        parts[name].backward()
+        grad = captured["logits"].grad
+        assert grad is not None
+        assert float(grad[..., 1].abs().sum()) > 0, name  # it does move the closure fraction
+        assert float(grad[..., 0].abs().sum()) == 0.0, name  # and never the jaw

@@ -5,9 +5,11 @@ causal convolutions and a GRU, so that frame t's output depends on audio up to t
 t + L, where L is the lookahead in frames (an input: one model serves lookaheads 0 to
 MAX_LOOKAHEAD). Output for step s describes video frame s − L.
 
-CoarseNet sees the head pose and gaze too and predicts every blendshape; RefineNet sees the
-audio again and CoarseNet's mouth, and predicts the 14 mouth shapes, trained with a lip-weighted
-loss and a closure loss on bilabials (see train.py)."""
+CoarseNet sees the head pose and gaze too, predicts every blendshape and (an auxiliary head) the
+phone of each frame. RefineNet sees the audio again and CoarseNet's mouth, and predicts
+corrections to the 14 mouth shapes' logits (zero at the start: it begins as CoarseNet), trained
+with a lip-weighted loss and closure losses on bilabials (see train.py). A non-residual RefineNet
+trained from scratch with these losses opened the jaw less than CoarseNet and scored worse."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ MELS_PER_FRAME = 4
 N_SHAPES = 21
 N_MOUTH = 14  # the first 14 blendshapes (params.MOUTH_SHAPES)
 MAX_LOOKAHEAD = 4  # frames (160 ms)
-N_VISEME_CLASSES = 7  # silence, bilabial, labiodental, rounded, spread, open, other (aux head)
+N_VISEME_CLASSES = 7  # silence, bilabial, labiodental, rounded, spread, open, other (RefineNet's aux head)
+N_PHONES = 40  # ARPAbet + silence (data.phones.PHONE_ID): CoarseNet's aux head
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,9 @@ class NetConfig:
     layers: int = 2  # causal convolutions after the frame convolution
     extra: int = 0  # per-frame inputs besides audio (8 = pose + gaze for CoarseNet, 14 for RefineNet)
     out: int = N_SHAPES
-    aux: int = 0  # auxiliary per-frame classes (viseme classes for RefineNet)
+    aux: int = 0  # auxiliary per-frame classes (phones for CoarseNet, viseme classes for RefineNet)
+    mel_kernel: int = 0  # a causal convolution over mel frames (100 Hz) before the frame convolution; 0 = none
+    residual: bool = False  # outputs are corrections to the per-frame inputs (RefineNet: CoarseNet's mouth)
 
 
 class CausalConv(nn.Module):
@@ -52,21 +57,31 @@ class FrameNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         w = cfg.width
+        # Phones last 30-150 ms: a convolution at the mel rate sees their 10 ms detail before the
+        # frame convolution pools 4 mel frames into one video frame.
+        self.mel_conv = nn.Conv1d(N_MELS, N_MELS, cfg.mel_kernel) if cfg.mel_kernel else None
         self.frame = nn.Conv1d(N_MELS, w, MELS_PER_FRAME, stride=MELS_PER_FRAME)  # mel frames 4t..4t+3 -> t
         self.convs = nn.ModuleList(CausalConv(w) for _ in range(cfg.layers))
         self.gru = nn.GRU(w + cfg.extra + MAX_LOOKAHEAD + 1, w, batch_first=True)
         self.head = nn.Linear(w, cfg.out)
+        if cfg.residual:  # start as the identity: RefineNet begins where CoarseNet is
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         self.aux = nn.Linear(w, cfg.aux) if cfg.aux else None
         # Per-bin mel normalisation, measured on the training data before training starts.
         self.register_buffer("mel_mean", torch.zeros(N_MELS, 1))
         self.register_buffer("mel_std", torch.ones(N_MELS, 1))
 
     def receptive_frames(self) -> int:
-        return 1 + 2 * self.cfg.layers
+        mel_frames = -(-max(0, self.cfg.mel_kernel - 1) // MELS_PER_FRAME)  # video frames the mel conv reaches back
+        return 1 + 2 * self.cfg.layers + mel_frames
 
     def features(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, 80, 4T) -> (B, T, width) causal audio features."""
-        x = F.gelu(self.frame((mel - self.mel_mean) / self.mel_std))
+        x = (mel - self.mel_mean) / self.mel_std
+        if self.mel_conv is not None:
+            x = x + F.gelu(self.mel_conv(F.pad(x, (self.cfg.mel_kernel - 1, 0))))
+        x = F.gelu(self.frame(x))
         for conv in self.convs:
             x = conv(x)
         return x.transpose(1, 2)
@@ -83,9 +98,23 @@ class FrameNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Outputs (B, T, out) in [0, 1] for steps 0..T−1 (step s describes frame s − lookahead),
         aux logits (B, T, aux) or None, and the GRU state."""
+        logits, aux, h = self.logits(mel, extra, lookahead, h)
+        return self.shapes(logits), aux, h
+
+    def logits(
+        self, mel: torch.Tensor, extra: torch.Tensor | None, lookahead: int, h: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """As forward, with the output head's raw logits (training reads the closure fraction's)."""
         y, h = self.gru(self.step_inputs(self.features(mel), extra, lookahead), h)
         aux = self.aux(y) if self.aux is not None else None
-        return self.shapes(self.head(y)), aux, h
+        return self.output_logits(y, extra), aux, h
+
+    def output_logits(self, y: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+        """GRU outputs (B, T, width) -> shape logits (B, T, out), plus the inputs' own logits when residual."""
+        out = self.head(y)
+        if self.cfg.residual and extra is not None:
+            out = out + self.inverse_shapes(extra)
+        return out
 
     @staticmethod
     def shapes(logits: torch.Tensor) -> torch.Tensor:
@@ -94,13 +123,22 @@ class FrameNet(nn.Module):
         w = torch.sigmoid(logits)
         return torch.cat([w[..., :1], w[..., :1] * w[..., 1:2], w[..., 2:]], -1)
 
+    @staticmethod
+    def inverse_shapes(w: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+        """The logits that ``shapes`` maps to ``w`` (clamped away from 0 and 1)."""
+        frac = w[..., 1:2] / w[..., :1].clamp_min(eps)
+        return torch.logit(torch.cat([w[..., :1], frac, w[..., 2:]], -1).clamp(eps, 1 - eps))
+
 
 def coarse_net(cfg: NetConfig | None = None) -> FrameNet:
-    return FrameNet(cfg or NetConfig(width=160, layers=2, extra=8, out=N_SHAPES))
+    return FrameNet(cfg or NetConfig(width=256, layers=2, extra=8, out=N_SHAPES, aux=N_PHONES, mel_kernel=5))
 
 
 def refine_net(cfg: NetConfig | None = None) -> FrameNet:
-    return FrameNet(cfg or NetConfig(width=128, layers=2, extra=N_MOUTH, out=N_MOUTH, aux=N_VISEME_CLASSES))
+    cfg = cfg or NetConfig(
+        width=128, layers=2, extra=N_MOUTH, out=N_MOUTH, aux=N_VISEME_CLASSES, mel_kernel=5, residual=True
+    )
+    return FrameNet(cfg)
 
 
 def delay(x: torch.Tensor, frames: int) -> torch.Tensor:

@@ -22,7 +22,7 @@ class _Step:
         """``mel``: (1, 80, ≤ window) ending with this frame's 4 mel frames; -> (1, out)."""
         feats = self.net.features(mel)[:, -1:]  # causal: the last frame's features
         y, self.h = self.net.gru(self.net.step_inputs(feats, extra, self.lookahead), self.h)
-        return self.net.shapes(self.net.head(y))[:, 0]
+        return self.net.shapes(self.net.output_logits(y, extra))[:, 0]
 
 
 class MotionStream:
@@ -36,6 +36,7 @@ class MotionStream:
         self.model, self.lookahead = model, lookahead
         self.mel = StreamingMel()
         self.coarse, self.refine = _Step(model.coarse, lookahead), _Step(model.refine, lookahead)
+        self.window = max(self.coarse.window, self.refine.window)  # mel frames either net reads
         self.history = np.zeros((80, 0), np.float32)
         self.pose_gaze = torch.zeros(1, 1, 8)
         self.steps = 0
@@ -55,7 +56,7 @@ class MotionStream:
         out = []
         while self.history.shape[1] >= (self.steps + 1) * MELS_PER_FRAME - self._dropped:
             end = (self.steps + 1) * MELS_PER_FRAME - self._dropped
-            window = torch.from_numpy(self.history[:, max(0, end - self.coarse.window) : end])[None]
+            window = torch.from_numpy(self.history[:, max(0, end - self.window) : end])[None]
             c = self.coarse(window, self.pose_gaze)
             r = self.refine(window, c[:, None, :N_MOUTH])
             self.steps += 1
@@ -68,7 +69,7 @@ class MotionStream:
     _dropped = 0  # mel frames dropped from the front of history
 
     def _trim(self) -> None:
-        keep = self.coarse.window
+        keep = self.window
         extra = self.history.shape[1] - keep - MELS_PER_FRAME
         if extra > 0:
             self.history = self.history[:, extra:]

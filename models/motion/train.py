@@ -1,11 +1,14 @@
 """`posetalk train motion`: CoarseNet and RefineNet trained together on a corpus's windows.
 
 CoarseNet learns every blendshape from audio, pose and gaze (squared error, upper face weighted down:
-blinks are a random process the audio cannot predict). RefineNet learns the mouth from audio and
-CoarseNet's (detached) mouth with a lip-weighted squared error, a closure loss that drives the lip gap
-(jawOpen − mouthClose) to zero on every bilabial frame, and an auxiliary viseme-class head that
-gives it sharp phone timing. Each batch uses a random lookahead of 0..MAX_LOOKAHEAD frames, so
-one pair of models serves every latency setting. (An L1 loss was tried first: most shapes have a
+blinks are a random process the audio cannot predict) and, through an auxiliary head, the phone of
+every frame: the targets are rules over the phones, so recognising them is most of the job.
+RefineNet learns the mouth from audio and CoarseNet's (detached) mouth with a lip-weighted squared
+error, a cross-entropy on the closure ratio mouthClose / jawOpen (near 1 on bilabials, 0 elsewhere),
+a loss that drives the lip gap to zero on every bilabial frame, and an auxiliary viseme-class head.
+Each batch uses a random lookahead of 0..MAX_LOOKAHEAD frames, so one pair of models serves every
+latency setting, and a random speaker warp of the log-mel (vocal tract length, tilt, gain): the
+corpus has few voices that sound like people. (An L1 loss was tried first: most shapes have a
 median near 0, the sigmoids saturated there and the nets stopped listening to the audio.)
 
 Checkpoints (safetensors) and the optimiser state are written every ``save_every`` steps and at
@@ -56,6 +59,9 @@ SHAPE_WEIGHT[[INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]] = 0.1
 LIP_WEIGHT = torch.ones(N_MOUTH)
 LIP_WEIGHT[[INDEX["jawOpen"], INDEX["mouthClose"]]] = 2.0
 JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
+PHONE_WEIGHT = 0.05  # CoarseNet's phone cross-entropy (about 3 at the start, 1 when trained)
+CLOSE_WEIGHT = 0.05  # RefineNet's closure-ratio cross-entropy (about 0.2 when trained)
+LOG_KEYS = ("total", "coarse_mse", "lip_mse", "closure", "close_bce", "aux_ce", "phone_ce")
 
 
 def mel_of(audio: torch.Tensor) -> torch.Tensor:
@@ -64,10 +70,39 @@ def mel_of(audio: torch.Tensor) -> torch.Tensor:
     return log_mel(audio)
 
 
+WARP = 0.12  # vocal tract length: frequencies scaled by 1 ± up to this
+TILT = 0.75  # spectral tilt: ± up to this (natural log units) from the lowest to the highest bin
+GAIN = 1.0  # level: ± up to this (natural log units, 1.0 = 8.7 dB)
+
+
+def speaker_warp(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A random speaker and channel per window of a (B, 80, F) log-mel batch: the frequency axis
+    scaled (vocal tract length perturbation), a spectral tilt and a gain. The corpus has few voices
+    that sound like people; this makes more of them."""
+    from posetalk.models.audio.mel import mel_centres
+
+    b, n, _ = mel.shape
+    centres = mel_centres()
+    alpha = 1.0 + WARP * (2 * torch.rand(b, generator=gen).numpy() - 1)
+    pos = np.stack([np.interp(centres / a, centres, np.arange(n)) for a in alpha])  # (B, 80) source bins
+    pos_t = torch.as_tensor(pos, dtype=mel.dtype, device=mel.device)
+    lo = pos_t.floor().long().clamp(0, n - 1)
+    hi = (lo + 1).clamp(max=n - 1)
+    frac = (pos_t - lo)[..., None]
+    idx = lambda i: i[..., None].expand(-1, -1, mel.shape[2])  # noqa: E731
+    warped = mel.gather(1, idx(lo)) * (1 - frac) + mel.gather(1, idx(hi)) * frac
+    ramp = torch.linspace(-1.0, 1.0, n, device=mel.device)
+    tilt = TILT * (2 * torch.rand(b, 1, 1, generator=gen) - 1).to(mel.device) * ramp[None, :, None]
+    gain = GAIN * (2 * torch.rand(b, 1, 1, generator=gen) - 1).to(mel.device)
+    floor = float(np.log(1e-5))
+    return torch.clamp(warped + tilt + gain, min=floor)
+
+
 def losses(
-    coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str
-) -> dict[str, torch.Tensor]:
-    """The training losses of one batch at one lookahead."""
+    coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str,
+    gen: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The training losses of one batch at one lookahead (a random speaker warp when ``gen``)."""
     audio = batch["audio"].to(device)
     target = batch["expression"].to(device)
     mask = batch["mask"].to(device).float()
@@ -75,24 +110,43 @@ def losses(
         mask[:, -lookahead:] = 0.0  # no future audio for the last frames
     phone = batch["phone"].to(device)
     mel = mel_of(audio)
+    if gen is not None:
+        mel = speaker_warp(mel, gen)
     pose_gaze = torch.cat([batch["pose"], batch["gaze"]], -1).to(device)
-    y, _, _ = coarse(mel, delay(pose_gaze, lookahead), lookahead)
+    y, c_aux, _ = coarse(mel, delay(pose_gaze, lookahead), lookahead)
     c_out = advance(y, lookahead)
     m = mask[..., None]
     coarse_mse = ((c_out - target) ** 2 * SHAPE_WEIGHT.to(device) * m).sum() / (m.sum() * 21)
-    r, aux, _ = refine(mel, y[..., :N_MOUTH].detach(), lookahead)
-    r_out, aux = advance(r, lookahead), advance(aux, lookahead)  # type: ignore[arg-type]
+    r_logits, aux, _ = refine.logits(mel, y[..., :N_MOUTH].detach(), lookahead)
+    r_logits, aux = advance(r_logits, lookahead), advance(aux, lookahead)  # type: ignore[arg-type]
+    r_out = FrameNet.shapes(r_logits)
     lip_mse = ((r_out - target[..., :N_MOUTH]) ** 2 * LIP_WEIGHT.to(device) * m).sum() / (m.sum() * N_MOUTH)
     bilabial = torch.isin(phone, torch.tensor(BILABIAL_IDS, device=device)).float() * mask
-    gap = F.relu(r_out[..., JAW] - r_out[..., CLOSE])
-    # Averaged over all frames (bilabials are ~8% of them): averaged over the bilabials alone it
-    # outweighed everything else and the net learnt to keep the jaw shut everywhere.
+    # The lips close by mouthClose (jawOpen × the closure fraction), not by shutting the jaw: with
+    # the jaw in this loss's gradient the net learnt to keep it low around every bilabial it was
+    # unsure of (jawOpen r fell from 0.6 to 0.3 on held-out voices).
+    gap = r_out[..., JAW].detach() * (1.0 - torch.sigmoid(r_logits[..., CLOSE]))
+    # Averaged over all frames (bilabials are ~8% of them).
     closure = (gap * bilabial).sum() / mask.sum().clamp_min(1.0)
+    # The lips' closure as its own near-binary target: mouthClose / jawOpen, 1 on every bilabial
+    # and ~0 elsewhere. Squared error on mouthClose alone is tiny (the jaw is nearly shut there)
+    # and did not close the lips. On the fraction's own logit (FrameNet.shapes: mouthClose =
+    # jawOpen × sigmoid(logit 1)), so that it cannot move the jaw.
+    ratio_t = torch.maximum((target[..., CLOSE] / target[..., JAW].clamp_min(0.03)).clamp(0.0, 1.0), bilabial)
+    close_bce = F.binary_cross_entropy_with_logits(r_logits[..., CLOSE], ratio_t, reduction="none")
+    close_bce = (close_bce * mask).sum() / mask.sum().clamp_min(1.0)
     classes = PHONE_TO_CLASS.to(device)[phone.clamp(min=-1)]
     classes = torch.where(mask > 0, classes, torch.full_like(classes, -100))
     aux_ce = F.cross_entropy(aux.reshape(-1, aux.shape[-1]), classes.reshape(-1), ignore_index=-100)
-    total = coarse_mse + lip_mse + 0.5 * closure + 0.01 * aux_ce
-    return {"total": total, "coarse_mse": coarse_mse, "lip_mse": lip_mse, "closure": closure, "aux_ce": aux_ce}
+    total = coarse_mse + lip_mse + 0.5 * closure + CLOSE_WEIGHT * close_bce + 0.01 * aux_ce
+    parts = {"total": total, "coarse_mse": coarse_mse, "lip_mse": lip_mse, "closure": closure, "close_bce": close_bce,
+             "aux_ce": aux_ce}  # fmt: skip
+    if c_aux is not None:  # CoarseNet recognises the phones: the targets are rules over them
+        phones = torch.where((mask > 0) & (phone >= 0), phone, torch.full_like(phone, -100))
+        c_aux = advance(c_aux, lookahead)
+        parts["phone_ce"] = F.cross_entropy(c_aux.reshape(-1, c_aux.shape[-1]), phones.reshape(-1), ignore_index=-100)
+        parts["total"] = total + PHONE_WEIGHT * parts["phone_ce"]
+    return parts
 
 
 def _mel_stats(ds: WindowDataset, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,7 +163,7 @@ def _batches(ds: WindowDataset, batch: int, rng: np.random.Generator):  # type: 
 
 def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
-    seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25,
+    seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: bool = True,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``."""
     out = Path(out)
@@ -138,12 +192,13 @@ def train_motion(
             net.mel_mean.copy_(mean.to(device))
             net.mel_std.copy_(std.to(device))
     rng = np.random.default_rng((seed, step))
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
     log_path = out / "train_log.csv"
     new_log = not log_path.exists() or step == 0
     log = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (kept open for the run)
     writer = csv.writer(log)
     if new_log:
-        writer.writerow(["step", "lookahead", "total", "coarse_mse", "lip_mse", "closure", "aux_ce", "lr", "seconds"])
+        writer.writerow(["step", "lookahead", *LOG_KEYS, "lr", "seconds"])
     t0 = time.perf_counter()
     batches = _batches(ds, batch, rng)
     # A resumed run starts its epoch's windows again from the first (windows are drawn at random).
@@ -155,7 +210,7 @@ def train_motion(
         for g in opt.param_groups:
             g["lr"] = lr_now
         coarse.train(), refine.train()
-        parts = losses(coarse, refine, b, lookahead, device)
+        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None)
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -163,7 +218,8 @@ def train_motion(
         step += 1
         recent.append(float(parts["total"].detach()))
         if step % log_every == 0 or step == steps:
-            row = [step, lookahead, *(f"{float(v.detach()):.5f}" for v in parts.values()), f"{lr_now:.6f}",
+            values = (float(parts[k].detach()) if k in parts else 0.0 for k in LOG_KEYS)
+            row = [step, lookahead, *(f"{v:.5f}" for v in values), f"{lr_now:.6f}",
                    f"{time.perf_counter() - t0:.1f}"]  # fmt: skip
             writer.writerow(row)
             log.flush()
@@ -198,8 +254,9 @@ def plot_log(csv_path: Path, png: Path) -> None:
         return
     steps = [int(r["step"]) for r in rows]
     fig, ax = plt.subplots(figsize=(8, 4))
-    for key in ("total", "coarse_mse", "lip_mse", "closure", "aux_ce"):
-        ax.plot(steps, [float(r[key]) for r in rows], label=key)
+    for key in LOG_KEYS:
+        if key in rows[0]:
+            ax.plot(steps, [float(r[key]) for r in rows], label=key)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.legend()
