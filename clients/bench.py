@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
+
+
+def _median_s(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls, in seconds."""
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
 
 
 def _motion(avatar, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
@@ -99,12 +110,7 @@ def _motion_cuda(audio: np.ndarray, frames: int, repeats: int, streams: int = 64
         torch.cuda.synchronize()
 
     run()
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        runs.append((time.perf_counter() - t0) / (frames * streams) * 1000)
-    return {f"cuda_ms_per_frame_batch{streams}": statistics.median(runs)}
+    return {f"cuda_ms_per_frame_batch{streams}": _median_s(run, repeats) / (frames * streams) * 1000}
 
 
 def bench_motion(frames: int = 250, repeats: int = 5) -> dict[str, float]:
@@ -119,22 +125,16 @@ def bench_motion(frames: int = 250, repeats: int = 5) -> dict[str, float]:
     rng = np.random.default_rng(0)
     audio = (rng.standard_normal(frames * 640) * 0.1).astype(np.float32)
     model.predict(audio)
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model.predict(audio)
-        runs.append((time.perf_counter() - t0) / frames * 1000)
-    results = {"offline_ms_per_frame_1thread": statistics.median(runs)}
+    results = {"offline_ms_per_frame_1thread": _median_s(lambda: model.predict(audio), repeats) / frames * 1000}
     stream = MotionStream(model)
     for i in range(20):
         stream.push(audio[i * 640 : (i + 1) * 640])
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+
+    def fifty_frames() -> None:
         for i in range(20, 70):
             stream.push(audio[i * 640 : (i + 1) * 640])
-        runs.append((time.perf_counter() - t0) / 50 * 1000)
-    results["stream_ms_per_frame_batch1_1thread"] = statistics.median(runs)
+
+    results["stream_ms_per_frame_batch1_1thread"] = _median_s(fifty_frames, repeats) / 50 * 1000
     if torch.cuda.is_available():
         results.update(_motion_cuda(audio, frames, repeats))
     print("posetalk bench motion: CoarseNet + RefineNet, one CPU thread (medians)")
@@ -175,12 +175,7 @@ def _pose_batch_hop(model, streams: int, repeats: int, device: str) -> float:  #
             torch.cuda.synchronize()
 
     hop()
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        hop()
-        runs.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(runs)
+    return _median_s(hop, repeats) * 1000
 
 
 def bench_pose(

@@ -46,46 +46,46 @@ def _data(args: argparse.Namespace) -> None:
         inspect(args.dir, plot=args.plot, record=args.record)
 
 
-def _train(args: argparse.Namespace) -> None:
+def _train_device(args: argparse.Namespace) -> str:
+    """The device a `train` command asked for (auto: CUDA when present), with torch's CPU threads
+    set. These small nets gain little from more CPU threads, and lose a lot when another process
+    shares the cores (measured: 0.2 s/step on one thread, 1.3 s/step on two, contended)."""
     import torch
+
+    torch.set_num_threads(args.threads)
+    return ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
+
+
+def _train(args: argparse.Namespace) -> None:
     from posetalk.models.motion.train import train_motion
 
-    device = ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
-    # These small recurrent nets gain little from more CPU threads, and lose a lot when another
-    # process shares the cores (measured: 0.2 s/step on one thread, 1.3 s/step on two, contended).
-    torch.set_num_threads(args.threads)
+    device = _train_device(args)
     r = train_motion(args.data, args.out, steps=args.steps, batch=args.batch, seed=args.seed, device=device)
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
 def _train_sync(args: argparse.Namespace) -> None:
-    import torch
     from posetalk.models.motion.sync import train_sync
 
-    device = ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
-    torch.set_num_threads(args.threads)
+    device = _train_device(args)
     seconds = args.minutes * 60 if args.minutes else None
     path = train_sync(args.data, args.out, steps=args.steps, seed=args.seed, device=device, max_seconds=seconds)
     print(f"sync expert in {path}")
 
 
 def _train_pld(args: argparse.Namespace) -> None:
-    import torch
     from posetalk.models.pld.train import train_pld
 
-    device = ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
-    torch.set_num_threads(args.threads)
+    device = _train_device(args)
     r = train_pld(args.data, args.out, steps=args.steps, vae_steps=args.vae_steps, batch=args.batch, seed=args.seed,
                   device=device)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
 def _train_distill(args: argparse.Namespace) -> None:
-    import torch
     from posetalk.models.pld.distill import distill_pld
 
-    device = ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
-    torch.set_num_threads(args.threads)
+    device = _train_device(args)
     r = distill_pld(args.teacher, args.data, args.out, steps=args.steps, student_steps=args.student_steps,
                     batch=args.batch, seed=args.seed, device=device)  # fmt: skip
     print(f"distilled {r['steps']} steps in {r['seconds']:.0f} s: student in {args.out}")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from posetalk.models import runlog
 from posetalk.models.audio.mel import MELS_PER_FRAME, N_MELS, log_mel
 from posetalk.models.data.dataset import SAMPLES_PER_FRAME, WindowDataset
 from posetalk.models.errors import CheckpointError, CorpusError, InputError
@@ -402,9 +403,7 @@ def train_sync(
 
 def _save(model: SyncNet, opt: torch.optim.Optimizer, step: int, val_acc: float, ckpt: Path, optim: Path) -> None:
     checkpoint.save(ckpt, model, model.cfg, KIND, {"step": step, "val_acc": None if math.isnan(val_acc) else val_acc})
-    tmp = optim.with_name(optim.name + ".tmp")
-    torch.save(opt.state_dict(), tmp)
-    tmp.replace(optim)
+    runlog.save_state(optim, opt.state_dict())
 
 
 def _progress(step: int, steps: int) -> Any:
@@ -435,8 +434,7 @@ def plot_log(csv_path: Path, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = runlog.read_log(csv_path)
     if not rows:
         return
     steps = [int(r["step"]) for r in rows]

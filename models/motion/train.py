@@ -16,7 +16,6 @@ the end; a run resumes from them. Progress goes to the terminal, a CSV and a PNG
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from posetalk.models import runlog
 from posetalk.models.data.dataset import WindowDataset
 from posetalk.models.data.phones import PHONE_ID
 from posetalk.models.face.params import INDEX
@@ -194,11 +194,7 @@ def train_motion(
     rng = np.random.default_rng((seed, step))
     gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
     log_path = out / "train_log.csv"
-    new_log = not log_path.exists() or step == 0
-    log = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (kept open for the run)
-    writer = csv.writer(log)
-    if new_log:
-        writer.writerow(["step", "lookahead", *LOG_KEYS, "lr", "seconds"])
+    log, writer = runlog.open_log(log_path, step == 0, ["step", "lookahead", *LOG_KEYS, "lr", "seconds"])
     t0 = time.perf_counter()
     batches = _batches(ds, batch, rng)
     # A resumed run starts its epoch's windows again from the first (windows are drawn at random).
@@ -230,36 +226,12 @@ def train_motion(
         if step % save_every == 0 or step == steps:
             _save(coarse, refine, opt, step, ds.epoch, paths, state_path)
     log.close()
-    plot_log(log_path, out / "train_loss.png")
+    runlog.plot_losses(log_path, out / "train_loss.png", LOG_KEYS)
     return {"steps": step, "seconds": time.perf_counter() - t0}
 
 
 def _save(coarse, refine, opt, step, epoch, paths, state_path) -> None:  # type: ignore[no-untyped-def]
     checkpoint.save(paths["coarse"], coarse, coarse.cfg, "coarse", {"step": step})
     checkpoint.save(paths["refine"], refine, refine.cfg, "refine", {"step": step})
-    tmp = state_path.with_name(state_path.name + ".tmp")
-    torch.save({"optimizer": opt.state_dict(), "step": step, "epoch": epoch, "torch_rng": torch.get_rng_state()}, tmp)
-    tmp.replace(state_path)
-
-
-def plot_log(csv_path: Path, png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    steps = [int(r["step"]) for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for key in LOG_KEYS:
-        if key in rows[0]:
-            ax.plot(steps, [float(r[key]) for r in rows], label=key)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    state = {"optimizer": opt.state_dict(), "step": step, "epoch": epoch, "torch_rng": torch.get_rng_state()}
+    runlog.save_state(state_path, state)

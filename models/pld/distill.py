@@ -20,7 +20,6 @@ carries the default step count; PoseModel.load picks the student when it is ther
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import shutil
 import time
@@ -29,12 +28,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from posetalk.models import runlog
 from posetalk.models.errors import PoseModelError
 from posetalk.models.motion import checkpoint
 from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import SIGMA_MAX, SIGMA_MIN, Denoiser, karras_sigmas
 from posetalk.models.pld.text import PromptEncoder, encoder
-from posetalk.models.pld.train import _lr, batches, embed_texts, plot_log, prompt_table, window_frames
+from posetalk.models.pld.train import _lr, batches, embed_texts, prompt_table, window_frames
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
 from posetalk.models.pld.windows import PlanWindows, make_cond, visibility
 
@@ -133,11 +133,7 @@ def distill_pld(
     student, target, teach = Denoiser(net), Denoiser(tgt), Denoiser(t_net)
     gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
     log_path = out / "train_log.csv"
-    new_log = not log_path.exists() or step == 0
-    log = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (kept open for the run)
-    writer = csv.writer(log)
-    if new_log:
-        writer.writerow(["step", "phase", *LOG_KEYS, "lr", "seconds"])
+    log, writer = runlog.open_log(log_path, step == 0, ["step", "phase", *LOG_KEYS, "lr", "seconds"])
     t0, recent = time.perf_counter(), []
     if windows == "plan":
         plan_windows = PlanWindows(data, scfg, seed=seed, **(plan_options or {}))
@@ -172,9 +168,7 @@ def distill_pld(
             checkpoint.save(path, tgt, scfg, "pld_student", {"step": step, "student_steps": student_steps})
             state = {"net": net.state_dict(), "target": tgt.state_dict(), "optimizer": opt.state_dict(), "step": step,
                      "epoch": int(b["epoch"]), "torch_rng": torch.get_rng_state()}  # fmt: skip
-            tmp = state_path.with_name(state_path.name + ".tmp")
-            torch.save(state, tmp)
-            tmp.replace(state_path)
+            runlog.save_state(state_path, state)
     log.close()
-    plot_log(log_path, out / "train_loss.png")
+    runlog.plot_losses(log_path, out / "train_loss.png", LOG_KEYS)
     return {"steps": step, "seconds": time.perf_counter() - t0}

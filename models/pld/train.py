@@ -27,7 +27,6 @@ on the terminal, in train_log.csv and train_loss.png; prompt embeddings cached i
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import math
 import time
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from posetalk.models import runlog
 from posetalk.models.motion import checkpoint
 from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import Denoiser
@@ -213,11 +213,7 @@ def train_pld(
         opt.load_state_dict(state["optimizer"])
     gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
     log_path = out / "train_log.csv"
-    new_log = not log_path.exists() or step == 0
-    log = open(log_path, "w" if new_log else "a", newline="")  # noqa: SIM115 (kept open for the run)
-    writer = csv.writer(log)
-    if new_log:
-        writer.writerow(["step", "phase", *LOG_KEYS, "lr", "seconds"])
+    log, writer = runlog.open_log(log_path, step == 0, ["step", "phase", *LOG_KEYS, "lr", "seconds"])
     t0 = time.perf_counter()
     # Resuming: "epoch" is the corpus's epoch, or with plan windows the last batch's number.
     if plan_windows is not None:
@@ -266,7 +262,7 @@ def train_pld(
         if step % save_every == 0 or step == steps:
             _save(vae, net, ema, opt, step, vae_steps, int(b["epoch"]), paths, state_path)
     log.close()
-    plot_log(log_path, out / "train_loss.png")
+    runlog.plot_losses(log_path, out / "train_loss.png", LOG_KEYS)
     return {"steps": step, "seconds": time.perf_counter() - t0}
 
 
@@ -303,30 +299,4 @@ def _save(vae, net, ema, opt, step, vae_steps, epoch, paths, state_path) -> None
         checkpoint.save(paths["vae"], vae, vae.cfg, "pld_vae", {"step": step})
     else:
         checkpoint.save(paths["denoiser"], ema, ema.cfg, "pld_denoiser", {"step": step - vae_steps})
-    tmp = state_path.with_name(state_path.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(state_path)
-
-
-def plot_log(csv_path: Path, png: Path) -> None:
-    """The log's losses per phase, on a log scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for key in LOG_KEYS:
-        pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
-        if pts and all(v > 0 for _, v in pts):
-            ax.plot(*zip(*pts, strict=True), label=key)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=90)
-    plt.close(fig)
+    runlog.save_state(state_path, state)
