@@ -25,10 +25,10 @@ def head_from_video(path: str | Path, frames: int) -> tuple[np.ndarray, np.ndarr
     """Pose (frames, 6) and gaze (frames, 2) float32 of the head in the video at ``path``,
     relative to their medians over the video, at 25 fps. Raises VideoError, naming the file, when
     it cannot be read, has no video frames, or shows a face in fewer than half of them."""
-    from posetalk.models.data.track import MIN_FACE_FRACTION, _track_frames
+    from posetalk.models.data.track import MIN_FACE_FRACTION, track_frames
 
     path = Path(path)
-    raw = _track_frames(path)  # VideoError for a missing or unreadable file
+    raw = track_frames(path)  # VideoError for a missing or unreadable file
     if len(raw.times) == 0:
         raise VideoError(f"{path}: the video has no frames")
     found = raw.found

@@ -155,7 +155,7 @@ def track_video(path: str | Path, *, relative: bool = True) -> TrackedVideo:
     """
     path = Path(path)
     audio, audio_start = decode_audio(path, SAMPLE_RATE)
-    raw = _track_frames(path)
+    raw = track_frames(path)
     n_src = len(raw.times)
     if n_src == 0:
         raise VideoError(f"{path}: the video has no frames")
@@ -212,7 +212,7 @@ def track_video(path: str | Path, *, relative: bool = True) -> TrackedVideo:
 
 
 @dataclass
-class _RawTrack:
+class RawTrack:
     times: np.ndarray  # (n,) seconds on the file's clock, increasing
     found: np.ndarray  # (n,) bool
     angles: np.ndarray  # (n, 3) yaw, pitch, roll
@@ -223,8 +223,9 @@ class _RawTrack:
     seconds: float  # wall time spent
 
 
-def _track_frames(path: Path) -> _RawTrack:
-    """Track and fit every frame of the video (rows without a face stay zero)."""
+def track_frames(path: Path) -> RawTrack:
+    """Track and fit every frame of the video (rows without a face stay zero). Needs no sound
+    track: `posetalk render --pose-from` copies head motion from silent videos with it."""
     start = time.perf_counter()
     times: list[float] = []
     found: list[bool] = []
@@ -254,7 +255,7 @@ def _track_frames(path: Path) -> _RawTrack:
         )
     order = np.argsort(np.array(times), kind="stable")  # decoders hand frames out in pts order; be sure
     cols = [np.array([row[i] for row in rows])[order] if rows else np.zeros((0,) + empty[i].shape) for i in range(5)]
-    return _RawTrack(
+    return RawTrack(
         times=np.array(times, np.float64)[order],
         found=np.array(found, bool)[order],
         angles=cols[0].reshape(-1, 3),
