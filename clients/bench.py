@@ -115,7 +115,7 @@ def _motion_cuda(audio: np.ndarray, frames: int, repeats: int, streams: int = 64
 
 def bench_motion(frames: int = 250, repeats: int = 5) -> dict[str, float]:
     """Per-frame cost of CoarseNet + RefineNet on one CPU thread: offline over a whole
-    utterance, and streaming one frame at a time (the window a live stream recomputes)."""
+    utterance, and streaming one frame at a time (what a live stream does)."""
     import torch
     from posetalk.models.motion.infer import MotionModel
     from posetalk.models.motion.stream import MotionStream

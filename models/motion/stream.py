@@ -1,28 +1,102 @@
 """Streaming motion: push audio as it arrives, get each video frame's 21 blendshapes as soon as
 the lookahead's audio is in. Gives the same numbers as MotionModel.predict on the whole file
-(the networks are causal: a window of the last few frames and the GRU state are all it needs)."""
+(the networks are causal: each convolution's last inputs and the GRU state are all it needs)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 from posetalk.models.motion.infer import SAMPLES_PER_FRAME, MotionModel, silent_frames
-from posetalk.models.motion.nets import MELS_PER_FRAME, N_MOUTH, FrameNet
+from posetalk.models.motion.nets import MELS_PER_FRAME, N_MELS, N_MOUTH, FrameNet
+from scipy.special import erf, expit, logit
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x * np.float32(1 / np.sqrt(2))))
 
 
 class _Step:
-    """One network run a frame at a time: recent mel frames and the GRU state."""
+    """One network run a frame at a time in NumPy, for a batch of B streams: each causal
+    convolution keeps its last inputs and the GRU its state, so a frame costs a few matrix
+    products (convolutions as matmuls over their unrolled kernels). At batch 1 this is several
+    times faster than the same arithmetic in PyTorch, whose per-operation overhead (~10 µs)
+    outweighs these small products; FrameNet.forward is the reference it is tested against.
 
-    def __init__(self, net: FrameNet, lookahead: int) -> None:
-        self.net, self.lookahead = net, lookahead
-        self.window = net.receptive_frames() * MELS_PER_FRAME
-        self.h: torch.Tensor | None = None
+    Same numbers as FrameNet.forward on the whole stream (within float32 rounding): every
+    convolution there is causal with zeros in front, which the zeroed states reproduce."""
 
-    def __call__(self, mel: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-        """``mel``: (1, 80, ≤ window) ending with this frame's 4 mel frames; -> (1, out)."""
-        feats = self.net.features(mel)[:, -1:]  # causal: the last frame's features
-        y, self.h = self.net.gru(self.net.step_inputs(feats, extra, self.lookahead), self.h)
-        return self.net.shapes(self.net.output_logits(y, extra))[:, 0]
+    def __init__(self, net: FrameNet, lookahead: int, batch: int = 1) -> None:
+        cfg, w = net.cfg, net.cfg.width
+
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return np.ascontiguousarray(t.detach().cpu().float().numpy())
+
+        def unrolled(conv: torch.nn.Conv1d) -> np.ndarray:  # (out, in, k) -> (k * in, out), tap-major rows
+            return arr(conv.weight.permute(2, 1, 0).reshape(-1, conv.out_channels))
+
+        self.cfg, self.w = cfg, w
+        std = arr(net.mel_std[:, 0])
+        self.scale, self.shift = 1 / std, -arr(net.mel_mean[:, 0]) / std
+        self.k = cfg.mel_kernel
+        if net.mel_conv is not None:
+            self.mel_w, self.mel_b = unrolled(net.mel_conv), arr(net.mel_conv.bias)  # type: ignore[arg-type]
+        self.frame_w, self.frame_b = unrolled(net.frame), arr(net.frame.bias)  # type: ignore[arg-type]
+        self.convs = [(unrolled(c.conv), arr(c.conv.bias)) for c in net.convs]  # type: ignore[arg-type, union-attr]
+        g = net.gru
+        w_ih = arr(g.weight_ih_l0).T  # (w + extra + lookahead one-hot, 3w): gates reset, update, new
+        self.ih_feat, self.ih_extra = np.ascontiguousarray(w_ih[:w]), np.ascontiguousarray(w_ih[w : w + cfg.extra])
+        self.ih_b = arr(g.bias_ih_l0) + w_ih[w + cfg.extra + lookahead]  # the one-hot lookahead is a constant
+        self.hh_w, self.hh_b = np.ascontiguousarray(arr(g.weight_hh_l0).T), arr(g.bias_hh_l0)
+        self.head_w, self.head_b = np.ascontiguousarray(arr(net.head.weight).T), arr(net.head.bias)
+        self.mel_state = np.zeros((batch, max(0, self.k - 1), N_MELS), np.float32)  # last normalised mel frames
+        self.conv_state = [np.zeros((batch, 2, w), np.float32) for _ in net.convs]  # each layer's last 2 inputs
+        self.h = np.zeros((batch, w), np.float32)
+
+    def features(self, mel: np.ndarray) -> np.ndarray:
+        """``mel`` (B, 4, 80) this frame's mel frames -> (B, width) its audio features."""
+        b = mel.shape[0]
+        x = mel * self.scale + self.shift
+        if self.k:
+            seq = np.concatenate([self.mel_state, x], 1)  # (B, k - 1 + 4, 80)
+            self.mel_state = seq[:, MELS_PER_FRAME:]
+            taps = sliding_window_view(seq, self.k, 1).transpose(0, 1, 3, 2).reshape(b, MELS_PER_FRAME, -1)
+            x = x + _gelu(taps @ self.mel_w + self.mel_b)  # (B, 4, 80)
+        y = _gelu(x.reshape(b, -1) @ self.frame_w + self.frame_b)  # (B, width)
+        for i, (wt, bias) in enumerate(self.convs):
+            taps = np.concatenate([self.conv_state[i], y[:, None]], 1)  # (B, 3, width): frames t-2, t-1, t
+            self.conv_state[i] = taps[:, 1:]
+            y = y + _gelu(taps.reshape(b, -1) @ wt + bias)
+        return y
+
+    def __call__(self, mel: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
+        """``mel`` (B, 4, 80), ``extra`` (B, extra) -> (B, out) blendshape weights."""
+        w = self.w
+        gi = self.features(mel) @ self.ih_feat + self.ih_b
+        if extra is not None and self.cfg.extra:
+            gi += extra @ self.ih_extra
+        gh = self.h @ self.hh_w + self.hh_b
+        r = expit(gi[:, :w] + gh[:, :w])
+        z = expit(gi[:, w : 2 * w] + gh[:, w : 2 * w])
+        self.h = (1 - z) * np.tanh(gi[:, 2 * w :] + r * gh[:, 2 * w :]) + z * self.h
+        logits = self.h @ self.head_w + self.head_b
+        if self.cfg.residual and extra is not None:
+            logits += _inverse_shapes(extra)
+        return _shapes(logits)
+
+
+def _shapes(logits: np.ndarray) -> np.ndarray:
+    """FrameNet.shapes in NumPy."""
+    w = expit(logits)
+    w[:, 1] *= w[:, 0]
+    return w
+
+
+def _inverse_shapes(w: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+    """FrameNet.inverse_shapes in NumPy."""
+    v = w.copy()
+    v[:, 1] = w[:, 1] / np.maximum(w[:, 0], eps)
+    return logit(np.clip(v, eps, 1 - eps))
 
 
 class MotionStream:
@@ -36,9 +110,8 @@ class MotionStream:
         self.model, self.lookahead = model, lookahead
         self.mel = StreamingMel()
         self.coarse, self.refine = _Step(model.coarse, lookahead), _Step(model.refine, lookahead)
-        self.window = max(self.coarse.window, self.refine.window)  # mel frames either net reads
-        self.history = np.zeros((80, 0), np.float32)
-        self.pose_gaze = torch.zeros(1, 1, 8)
+        self.history = np.zeros((N_MELS, 0), np.float32)  # mel frames not yet used by a step
+        self.pose_gaze = np.zeros((1, 8), np.float32)
         self.steps = 0
         self.last: np.ndarray | None = None
         self.pending = np.zeros(0, np.float32)  # audio of the frame being filled
@@ -54,26 +127,16 @@ class MotionStream:
         mel = self.mel.push(samples)
         self.history = np.concatenate([self.history, mel], 1)
         out = []
-        while self.history.shape[1] >= (self.steps + 1) * MELS_PER_FRAME - self._dropped:
-            end = (self.steps + 1) * MELS_PER_FRAME - self._dropped
-            window = torch.from_numpy(self.history[:, max(0, end - self.window) : end])[None]
-            c = self.coarse(window, self.pose_gaze)
-            r = self.refine(window, c[:, None, :N_MOUTH])
+        while self.history.shape[1] >= MELS_PER_FRAME:
+            frame = self.history[:, :MELS_PER_FRAME].T[None]  # (1, 4, 80)
+            self.history = self.history[:, MELS_PER_FRAME:]
+            c = self.coarse(frame, self.pose_gaze)
+            r = self.refine(frame, c[:, :N_MOUTH])
             self.steps += 1
-            self.last = torch.cat([r, c[:, N_MOUTH:]], -1)[0].numpy()
+            self.last = np.concatenate([r, c[:, N_MOUTH:]], -1)[0]
             if self.steps > self.lookahead:
                 out.append(self._gate(self.last, self.steps - 1 - self.lookahead))
-            self._trim()
         return np.array(out, np.float32).reshape(-1, 21)
-
-    _dropped = 0  # mel frames dropped from the front of history
-
-    def _trim(self) -> None:
-        keep = self.window
-        extra = self.history.shape[1] - keep - MELS_PER_FRAME
-        if extra > 0:
-            self.history = self.history[:, extra:]
-            self._dropped += extra
 
     def _gate(self, frame: np.ndarray, index: int) -> np.ndarray:
         if self.silent[index]:

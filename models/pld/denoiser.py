@@ -47,6 +47,7 @@ class DenoiserConfig:
     heads: int = 4
     mlp: int = 4
     audio_width: int = 64
+    adaln: bool = True  # the prompt and time also scale and shift every block's norms (DiT's adaLN)
     guidance_embed: bool = False  # the CFG scale is an input (the distilled student)
     consistency: bool = False  # consistency-model scaling (the distilled student)
 
@@ -64,22 +65,36 @@ def sinusoid(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class Block(nn.Module):
-    def __init__(self, d: int, heads: int, mlp: int, skip: bool) -> None:
+    """Pre-LayerNorm attention + MLP; with ``adaln`` the conditioning vector (time + prompt)
+    scales and shifts both norms' outputs, so every token hears the prompt in every block instead
+    of only through attention to the one prompt token (which the committed context outvoted)."""
+
+    def __init__(self, d: int, heads: int, mlp: int, skip: bool, adaln: bool) -> None:
         super().__init__()
         self.heads = heads
         self.skip = nn.Linear(2 * d, d) if skip else None
         self.n1, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.ff = nn.Sequential(nn.Linear(d, mlp * d), nn.GELU(), nn.Linear(mlp * d, d))
+        self.ada = nn.Linear(d, 4 * d) if adaln else None
+        if self.ada is not None:  # starts as the plain block
+            nn.init.zeros_(self.ada.weight), nn.init.zeros_(self.ada.bias)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         if self.skip is not None:
             x = self.skip(torch.cat([x, skip], -1))  # type: ignore[list-item]
         b, n, d = x.shape
-        q, k, v = self.qkv(self.n1(x)).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        h1, h2 = self.n1(x), self.n2
+        if self.ada is not None:
+            s1, b1, s2, b2 = self.ada(F.silu(c))[:, None].chunk(4, -1)  # each (B, 1, d)
+            h1 = h1 * (1 + s1) + b1
+        q, k, v = self.qkv(h1).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, d/heads)
         x = x + self.proj(a.transpose(1, 2).reshape(b, n, d))
-        return x + self.ff(self.n2(x))
+        h = h2(x)
+        if self.ada is not None:
+            h = h * (1 + s2) + b2
+        return x + self.ff(h)
 
 
 class AudioEncoder(nn.Module):
@@ -121,9 +136,9 @@ class PoseDenoiser(nn.Module):
         self.inp = nn.Linear(cfg.latent, d)
         self.pos = nn.Parameter(torch.randn(1, cfg.tokens, d) * 0.02)
         half = cfg.depth // 2
-        self.down = nn.ModuleList(Block(d, cfg.heads, cfg.mlp, False) for _ in range(half))
-        self.mid = Block(d, cfg.heads, cfg.mlp, False)
-        self.up = nn.ModuleList(Block(d, cfg.heads, cfg.mlp, True) for _ in range(half))
+        self.down = nn.ModuleList(Block(d, cfg.heads, cfg.mlp, False, cfg.adaln) for _ in range(half))
+        self.mid = Block(d, cfg.heads, cfg.mlp, False, cfg.adaln)
+        self.up = nn.ModuleList(Block(d, cfg.heads, cfg.mlp, True, cfg.adaln) for _ in range(half))
         self.norm = nn.LayerNorm(d)
         self.out = nn.Linear(d, cfg.latent)
         nn.init.zeros_(self.out.weight), nn.init.zeros_(self.out.bias)
@@ -146,12 +161,13 @@ class PoseDenoiser(nn.Module):
         mel = (cond["mel"] - self.mel_mean) / self.mel_std
         aud = self.audio(mel, cond["visible"].to(mel.dtype))  # (B, (K+W)/4, d)
         k = cfg.context // 4
+        c = t + p
         h = torch.cat([t[:, None], p[:, None], ctx + aud[:, :k], self.inp(x) + aud[:, k:]], 1) + self.pos
         skips = []
         for blk in self.down:
-            h = blk(h)
+            h = blk(h, c)
             skips.append(h)
-        h = self.mid(h)
+        h = self.mid(h, c)
         for blk in self.up:
-            h = blk(h, skips.pop())
+            h = blk(h, c, skips.pop())
         return self.out(self.norm(h[:, -(cfg.window // 4) :]))
