@@ -26,6 +26,8 @@ def _bench(args: argparse.Namespace) -> None:
         bench.bench_motion()
     elif args.what == "pose":
         bench.bench_pose(args.weights, repeats=args.repeats)
+    elif args.what == "engine":
+        bench.bench_engine(size=args.size, hours=args.hours, max_sessions=args.max_sessions)
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -156,12 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_render)
 
     b = sub.add_parser("bench", help="print speed figures")
-    b.add_argument("what", choices=["render", "data", "motion", "pose"])
+    b.add_argument("what", choices=["render", "data", "motion", "pose", "engine"])
     b.add_argument("--size", type=int, default=512)
     b.add_argument("--frames", type=int, default=50)
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--seconds", type=float, default=1200.0, help="data: seconds of corpus to build")
     b.add_argument("--weights", help="pose: a PLD folder (default: the shipped models/pld/weights)")
+    b.add_argument("--hours", type=float, default=1.0, help="engine: length of the session simulated on a fast clock")
+    b.add_argument("--max-sessions", type=int, default=6, help="engine: most sessions to try at once")
     b.set_defaults(func=_bench)
 
     t = sub.add_parser("train", help="train models")

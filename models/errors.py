@@ -63,3 +63,23 @@ class CheckpointError(PosetalkError):
 
 class PoseModelError(PosetalkError):
     """The pose model was asked for something it cannot do (a lookahead or step count out of range)."""
+
+
+class AudioInputError(InputError):
+    """PCM pushed into a live session is unusable: a bad sample rate, shape, type or values."""
+
+
+class EngineError(PosetalkError):
+    """The real-time engine cannot do what was asked (see the subclasses)."""
+
+
+class SessionLimitError(EngineError):
+    """The engine already runs as many sessions as it was configured to allow."""
+
+
+class SessionClosedError(EngineError):
+    """The session was closed (or its engine was): it takes no more audio or control."""
+
+
+class BackendError(EngineError):
+    """The compute backend asked for is not available on this machine (e.g. "cuda" without CUDA)."""

@@ -81,3 +81,23 @@ def random_motion(avatar, n: int, seed: int):  # type: ignore[no-untyped-def]
     gaze = rng.uniform(-0.3, 0.3, (n, 2)).astype(np.float32)
     expr = (rng.uniform(0, 1, (n, 21)) * (rng.uniform(size=(n, 21)) < 0.3)).astype(np.float32)
     return pose, gaze, expr
+
+
+@pytest.fixture(scope="session")
+def small_avatar(astronaut: np.ndarray):  # type: ignore[no-untyped-def]
+    """The astronaut prepared at 128 px: for tests where the picture's size does not matter."""
+    from posetalk.models.render import prepare
+
+    return prepare(astronaut, size=128)
+
+
+@pytest.fixture(scope="session")
+def spoken() -> np.ndarray:
+    """A sentence of 16 kHz speech from espeak-ng (about four seconds)."""
+    from posetalk.models.data import tts
+
+    if tts.available_engines().get("espeak-ng") is not None:
+        pytest.skip("espeak-ng is not installed (scripts/setup installs it)")
+    text = "Hello there. Could you tell me the way to the station, please?"
+    audio = np.asarray(tts.synthesize(tts.Voice("espeak-ng", "en-us"), text).audio, np.float32)
+    return audio

@@ -16,7 +16,7 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x * np.float32(1 / np.sqrt(2))))
 
 
-class _Step:
+class NetStep:
     """One network run a frame at a time in NumPy, for a batch of B streams: each causal
     convolution keeps its last inputs and the GRU its state, so a frame costs a few matrix
     products (convolutions as matmuls over their unrolled kernels). At batch 1 this is several
@@ -109,7 +109,7 @@ class MotionStream:
 
         self.model, self.lookahead = model, lookahead
         self.mel = StreamingMel()
-        self.coarse, self.refine = _Step(model.coarse, lookahead), _Step(model.refine, lookahead)
+        self.coarse, self.refine = NetStep(model.coarse, lookahead), NetStep(model.refine, lookahead)
         self.history = np.zeros((N_MELS, 0), np.float32)  # mel frames not yet used by a step
         self.pose_gaze = np.zeros((1, 8), np.float32)
         self.steps = 0

@@ -1,0 +1,187 @@
+"""`posetalk bench engine`: the live engine's speed on this machine, in three parts.
+
+1. One session in real time (the portrait at ``size``², speech pushed as 20 ms chunks of 48 kHz
+   int16, as a WebRTC microphone delivers it): per-stage p50/p95 and audio-in to frame-out
+   latency (from the push that completes a frame's audio to the frame's publication).
+2. How many such sessions keep up in real time: 1, 2, ... sessions at once until one no longer
+   does. Keeping up means at least 98 % of frames rendered on time (the rest go out repeating the
+   previous picture: the scheduler's catch-up) and audio-in to frame-out p95 under 150 ms.
+3. A session of ``hours`` simulated on a fast clock (a VirtualClock: no waiting), speech pushed in
+   real-time chunks throughout: every frame's audio is checked against the samples pushed, and
+   the offsets between input and output audio, video pts and the clock are printed at the first
+   and the last minute (they must be equal: no drift). No pictures are rendered there (a motion-only
+   session): rendering cannot move a timestamp, and an hour of it would take an hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+CHUNK_48K = 960  # 20 ms at 48 kHz
+KEEP_UP = 0.98  # fraction of frames rendered on time for a session count to count as real time
+LATENCY_GOAL_MS = 150.0
+
+
+def _speech() -> np.ndarray:
+    """A few seconds of 16 kHz speech and a second of silence after it (espeak-ng when present)."""
+    from posetalk.models.data import tts
+
+    if tts.available_engines().get("espeak-ng") is None:
+        text = "Hello! I am a talking portrait made from one photo, and I move my lips with your voice."
+        audio = np.asarray(tts.synthesize(tts.Voice("espeak-ng", "en-us"), text).audio, np.float32)
+    else:  # syllable-like bursts of a buzz
+        t = np.arange(16000 * 4) / 16000
+        audio = (0.2 * (np.sin(2 * np.pi * 4 * t) > 0.2) * np.sign(np.sin(2 * np.pi * 140 * t))).astype(np.float32)
+    return np.concatenate([audio, np.zeros(16000, np.float32)])
+
+
+def _to_48k_int16(audio: np.ndarray) -> np.ndarray:
+    from scipy.signal import resample_poly
+
+    pcm: np.ndarray = (np.clip(resample_poly(audio, 3, 1), -1, 1) * 32767).astype(np.int16)
+    return pcm
+
+
+async def _realtime(avatar: Any, motion_model: Any, sessions: int, seconds: float) -> dict[str, Any]:
+    """``sessions`` sessions fed in real time for ``seconds``; their figures."""
+    from posetalk.engine import Engine, EngineConfig
+
+    pcm = _to_48k_int16(_speech())
+    async with Engine(EngineConfig(max_sessions=sessions, head="procedural"), motion_model=motion_model) as e:
+        opened = [await e.open_session(avatar) for _ in range(sessions)]
+        await asyncio.sleep(1.0)  # warm up: first renders, caches
+        e.stats.reset()
+        start_frames = [s.frames_out for s in opened]
+        start_repeated = [s.repeated for s in opened]
+        late0 = e.stats.counters.get("late_ticks", 0)
+
+        async def feed(s: Any, phase: int) -> None:
+            t0, i = time.monotonic(), 0
+            while time.monotonic() - t0 < seconds:
+                j = (phase + i) * CHUNK_48K % len(pcm)
+                s.push_audio(pcm[j : j + CHUNK_48K], 48000)
+                i += 1
+                await asyncio.sleep(max(0.0, t0 + i * 0.02 - time.monotonic()))
+
+        async def consume(s: Any) -> None:
+            async for _ in s.frames():
+                pass
+
+        consumers = [asyncio.create_task(consume(s)) for s in opened]
+        await asyncio.gather(*(feed(s, 37 * k) for k, s in enumerate(opened)))
+        frames = sum(s.frames_out - f for s, f in zip(opened, start_frames, strict=True))
+        repeated = sum(s.repeated - r for s, r in zip(opened, start_repeated, strict=True))
+        snap = e.snapshot()
+        late = e.stats.counters.get("late_ticks", 0) - late0
+        for s in opened:
+            await s.close()
+        await asyncio.gather(*consumers)
+    lat = snap.stages.get("latency")
+    return {"sessions": sessions, "frames": frames, "rendered": 1 - repeated / max(1, frames), "late_ticks": late,
+            "latency_p95_ms": lat.p95_ms if lat else float("nan"), "stages": snap.stages,
+            "stated_latency_ms": snap.latency_ms}  # fmt: skip
+
+
+async def _simulated_hour(motion_model: Any, hours: float) -> dict[str, float]:
+    """A motion-only session on a VirtualClock for ``hours``, speech pushed in 20 ms chunks in
+    (simulated) real time; every frame's audio is checked against what was pushed."""
+    from posetalk.engine import Engine, EngineConfig, VirtualClock
+    from posetalk.engine.clock import FRAME
+
+    speech = _speech()
+    n = len(speech)
+    chunk = 320  # 20 ms at 16 kHz: checking the audio sample by sample needs no resampler here
+    clock = VirtualClock()
+    async with Engine(EngineConfig(head="procedural", output_queue=64), clock=clock, motion_model=motion_model) as e:
+        s = await e.open_session(None)
+        t0 = e.timeline.origin
+        offset: int | None = None  # output pts minus input sample index: fixed once found
+        frames = gaps = mismatched = 0
+        delays: dict[int, list[float]] = {}  # minute -> push-to-due delays (ms) of its frames
+        steps = int(hours * 3600 * 50)
+        last_minute = int(hours * 60) - 1
+        for step in range(steps):
+            s.push_audio(speech[(step * chunk + np.arange(chunk)) % n], 16000)  # pushed at t0 + step * 20 ms
+            await e.advance(t0 + (step + 1) * 0.02 - clock.now())
+            for out in s.drain():
+                gaps += out.index != frames
+                frames = out.index + 1
+                if offset is None:
+                    if not out.audio.any():
+                        continue
+                    offset = out.pts - _locate(out.audio, speech)
+                q = out.pts - offset  # the input sample index this frame must start at
+                want = speech[(q + np.arange(FRAME)) % n] if q >= 0 else np.zeros(FRAME, np.float32)
+                if not np.array_equal(out.audio, want):
+                    mismatched += 1
+                minute = int((out.due - t0) // 60)
+                if minute in (1, last_minute) and q >= 0:
+                    pushed_at = (q + FRAME - 1) // chunk * 0.02  # the push that completed the frame
+                    delays.setdefault(minute, []).append(1000 * (out.due - t0 - pushed_at))
+            if step and step % (50 * 600) == 0:
+                print(f"    simulated {step / 50 / 60:5.1f} min", flush=True)
+    first, last = np.array(delays.get(1, [np.nan])), np.array(delays.get(last_minute, [np.nan]))
+    return {"frames": float(frames), "pts_gaps": float(gaps), "audio_mismatches": float(mismatched),
+            "av_offset_samples": float(offset if offset is not None else -1),
+            "push_to_due_ms_minute_1_min": float(first.min()), "push_to_due_ms_minute_1_max": float(first.max()),
+            "push_to_due_ms_last_minute_min": float(last.min()),
+            "push_to_due_ms_last_minute_max": float(last.max())}  # fmt: skip
+
+
+def _locate(frame_audio: np.ndarray, source: np.ndarray) -> int:
+    """Where in ``source`` ``frame_audio`` starts (by its first non-zero sample)."""
+    k = int(np.flatnonzero(frame_audio)[0])
+    for h in np.flatnonzero(source == frame_audio[k]):
+        start = int(h) - k
+        if start >= 0 and np.array_equal(source[start : start + len(frame_audio)], frame_audio):
+            return start
+    raise RuntimeError("a frame's audio is not in what was pushed")
+
+
+def bench_engine(size: int = 512, hours: float = 1.0, max_sessions: int = 6, seconds: float = 8.0) -> dict[str, Any]:
+    """Run the three parts and print their numbers (see the module docstring)."""
+    import skimage.data
+    from posetalk.engine import run
+    from posetalk.models.motion.infer import MotionModel
+    from posetalk.models.render import prepare
+
+    avatar = prepare(skimage.data.astronaut(), size=size)  # type: ignore[no-untyped-call]
+    motion_model = MotionModel.load()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"posetalk bench engine: {size}×{size} portrait, {os.cpu_count()} CPU cores (load average {load:.2f})")
+    one = run(_realtime(avatar, motion_model, 1, seconds))
+    print(f"  one session, {seconds:g} s of speech pushed in real time (20 ms chunks, 48 kHz int16):")
+    for name, st in one["stages"].items():
+        print(f"    {name:8s} {st}")
+    print(f"    pipeline latency stated: {one['stated_latency_ms']:.0f} ms (lookahead 80 + frame 40 + budget 20)")
+    print(f"    audio in -> frame out p95: {one['latency_p95_ms']:.1f} ms (goal < {LATENCY_GOAL_MS:.0f} ms); "
+          f"frames rendered on time: {100 * one['rendered']:.1f} %")  # fmt: skip
+    results: dict[str, Any] = {"one": one, "realtime_sessions": 0}
+    print("  sessions in real time:")
+    for n in range(1, max_sessions + 1):
+        r = one if n == 1 else run(_realtime(avatar, motion_model, n, seconds))
+        ok = r["rendered"] >= KEEP_UP and r["latency_p95_ms"] < LATENCY_GOAL_MS
+        tick = r["stages"].get("tick")
+        print(f"    {n} session(s): rendered on time {100 * r['rendered']:5.1f} %, latency p95 "
+              f"{r['latency_p95_ms']:6.1f} ms, tick p95 {tick.p95_ms if tick else float('nan'):6.1f} ms, "
+              f"late ticks {r['late_ticks']}: {'real time' if ok else 'NOT real time'}")  # fmt: skip
+        if not ok:
+            break
+        results["realtime_sessions"] = n
+    print(f"    -> {results['realtime_sessions']} session(s) of {size}×{size} in real time on this machine")
+    work = sum(one["stages"][k].p50_ms for k in ("prepare", "lips", "render") if k in one["stages"])
+    print(f"    (one session's work per frame, p50: {work:.1f} ms of the 40 ms a frame lasts: about "
+          f"{40 / work:.1f} sessions per otherwise idle core, before the GIL's share)")  # fmt: skip
+    print(f"  a {hours:g} h session on a fast clock (motion only, speech pushed in 20 ms chunks):")
+    t0 = time.perf_counter()
+    hour = run(_simulated_hour(motion_model, hours))
+    for k, v in hour.items():
+        print(f"    {k:36s} {v:14.2f}")
+    print(f"    ({time.perf_counter() - t0:.0f} s of wall time)")
+    results["hour"] = hour
+    return results

@@ -1,0 +1,237 @@
+"""A live session: audio and control in, frames with their audio out.
+
+The API has the shape voice-agent frameworks use for avatar outputs::
+
+    session = await engine.open_session(avatar, prompt="calm, nods now and then")
+    session.push_audio(pcm, 48000)        # int16 or float32, any rate, as it arrives
+    session.flush()                       # end of the utterance: show all of it, then listen
+    session.interrupt()                   # barge-in: drop what is buffered, fall silent now
+    session.set_prompt("energetic")       # head style, from the next hop (8 frames) on
+    async for out in session.frames():    # 25 fps, in real time, forever (until closed)
+        out.video, out.audio, out.pts, out.end_of_speech
+
+Every method but ``frames`` and ``close`` is synchronous, cheap, and must be called on the
+engine's event loop (from another thread use ``loop.call_soon_threadsafe``): they only buffer
+or flag, and the scheduler acts on them at its next tick, control before data."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from posetalk.engine.audio_input import AudioInput
+from posetalk.engine.clock import FRAME, SAMPLE_RATE, Clock
+from posetalk.engine.pipeline import SessionPipeline
+from posetalk.engine.stats import Stats
+from posetalk.models.errors import SessionClosedError
+
+if TYPE_CHECKING:
+    from posetalk.models.render import Avatar, Renderer
+
+
+@dataclass(frozen=True)
+class Output:
+    """One frame of a session's output.
+
+    pts: the frame's first audio sample, counted at 16 kHz from the session's start (frame n has
+        pts n * 640; a gap in pts means frames were dropped, see the overflow policies).
+    video: (H, W, 3) uint8 RGB, or None for a session without an avatar (motion only).
+    audio: (640,) float32 at 16 kHz, [-1, 1]: exactly the input samples of this frame (zeros where
+        no audio was pushed), so playing ``audio`` with ``video`` is in sync by construction.
+    end_of_speech: True on the first frame after speech ended (VAD hangover out, a flushed
+        utterance shown in full, or an interrupt).
+    speaking: the voice-activity gate's state for this frame (False: listening).
+    expression: (21,) the ARKit blendshape weights rendered (models.face.params order and names).
+    pose (6,), gaze (2,): head motion relative to the portrait's own (radians; tx, ty, scale).
+    head_source: what made the head motion ("procedural:calm", "pose model:'nods'").
+    repeated: the renderer was late for this frame: ``video`` is the previous frame's picture.
+    due: the engine clock's time at which the frame was due."""
+
+    pts: int
+    video: np.ndarray | None
+    audio: np.ndarray
+    end_of_speech: bool
+    speaking: bool
+    expression: np.ndarray
+    pose: np.ndarray
+    gaze: np.ndarray
+    head_source: str
+    repeated: bool
+    due: float
+
+    sample_rate = SAMPLE_RATE  # of ``audio`` and of ``pts``
+
+    @property
+    def index(self) -> int:
+        """Frame number in the session."""
+        return self.pts // FRAME
+
+    def audio_pcm16(self) -> np.ndarray:
+        """``audio`` as int16 PCM."""
+        pcm: np.ndarray = (np.clip(self.audio, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+        return pcm
+
+
+class OutputQueue:
+    """A session's outgoing frames. Bounded; overflow policy DROP_OLDEST (counted in
+    ``dropped``): a consumer that falls behind gets the newest frames, never a growing lag."""
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError(f"output queue size must be ≥ 1, got {maxsize}")
+        self.maxsize = maxsize
+        self.items: deque[Output] = deque()
+        self.dropped = 0
+        self.closed = False
+        self._ready = asyncio.Event()
+
+    def put(self, item: Output) -> None:
+        if len(self.items) >= self.maxsize:
+            self.items.popleft()
+            self.dropped += 1
+        self.items.append(item)
+        self._ready.set()
+
+    def clear(self) -> int:
+        n = len(self.items)
+        self.items.clear()
+        return n
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+
+    async def get(self) -> Output | None:
+        """The oldest frame, waiting for one; None once closed and empty."""
+        while not self.items:
+            if self.closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        return self.items.popleft()
+
+
+@dataclass(frozen=True)
+class SessionStats:
+    """Counters of one session (samples are 16 kHz)."""
+
+    frames: int  # frames published
+    repeated: int  # frames published with the previous picture (renderer late)
+    video_dropped: int  # frames dropped from the output queue (consumer behind), or discarded by interrupt
+    input_dropped: int  # samples dropped from the input ring (pushed too far ahead)
+    input_discarded: int  # samples discarded by interrupt()
+    buffered_s: float  # audio pushed and not yet shown
+
+
+class Session:
+    """Created by ``Engine.open_session``; see the module docstring for the API."""
+
+    def __init__(
+        self, session_id: str, avatar: Avatar | None, renderer: Renderer | None, pipeline: SessionPipeline,
+        prompt: str, clock: Clock, first_tick: int, input_buffer_s: float, output_queue: int,
+        on_close: Callable[[Session], Awaitable[None]], stats: Stats | None = None,
+    ) -> None:  # fmt: skip
+        self.id = session_id
+        self.avatar = avatar
+        self.renderer = renderer
+        self.pipeline = pipeline
+        self.input = AudioInput(input_buffer_s)
+        self.output = OutputQueue(output_queue)
+        self.first_tick = first_tick  # the engine tick that shows frame 0
+        self.slots_taken = 0
+        self.frames_out = 0
+        self.repeated = 0
+        self.epoch = 0  # bumped by interrupt(): work started before it is not shown
+        self.pending_prompt: str | None = None
+        self.pending_interrupt = False
+        # Until the first frame is rendered, a repeat shows the portrait as it is.
+        self.last_image: np.ndarray | None = avatar.image if avatar is not None else None
+        self._stats = stats
+        self._prompt = prompt
+        self._clock = clock
+        self._on_close = on_close
+        self._closed = False
+
+    @property
+    def prompt(self) -> str:
+        return self._prompt
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def stats(self) -> SessionStats:
+        return SessionStats(self.frames_out, self.repeated, self.output.dropped, self.input.dropped,
+                            self.input.discarded, self.input.buffered / SAMPLE_RATE)  # fmt: skip
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosedError(f"session {self.id} is closed")
+
+    def push_audio(self, pcm: object, sample_rate: int, *, channels: int = 1) -> None:
+        """Queue speech: a NumPy array of int16 or float32 samples, (samples,) or (samples,
+        channels), or int16 bytes interleaved with ``channels``; any rate from 8 to 192 kHz
+        (resampled to 16 kHz). Raises AudioInputError for unusable PCM (nothing is queued then)."""
+        self._check_open()
+        t0 = time.perf_counter()
+        self.input.push(pcm, sample_rate, self._clock.now(), channels)
+        if self._stats is not None:
+            self._stats.record("input", time.perf_counter() - t0)
+
+    def flush(self) -> None:
+        """The utterance is complete: what is buffered is shown to its end (no waiting for more
+        audio), then the session listens; the frame after it has ``end_of_speech``."""
+        self._check_open()
+        self.input.flush(self._clock.now())
+
+    def interrupt(self) -> None:
+        """Stop speaking now: buffered audio is discarded, frames not yet taken from ``frames()``
+        are dropped, and from the next tick on (40 ms) frames are silent with the mouth closed."""
+        self._check_open()
+        self.input.clear()
+        self.output.dropped += self.output.clear()
+        self.epoch += 1
+        self.pending_interrupt = True
+
+    def set_prompt(self, text: str) -> None:
+        """A new head-motion prompt; it takes effect at the next pose hop."""
+        self._check_open()
+        if not isinstance(text, str):
+            raise TypeError(f"prompt must be a string, got {type(text).__name__}")
+        self._prompt = self.pending_prompt = text
+
+    async def frames(self) -> AsyncIterator[Output]:
+        """Frames as they fall due, 25 a second, until the session closes. One consumer."""
+        while True:
+            item = await self.output.get()
+            if item is None:
+                return
+            yield item
+
+    def drain(self) -> list[Output]:
+        """The frames queued now, without waiting (for polling consumers and tests)."""
+        items = list(self.output.items)
+        self.output.items.clear()
+        return items
+
+    async def close(self) -> None:
+        """Leave the engine: its frames() ends, and everything it held is released."""
+        if self._closed:
+            return
+        self._closed = True
+        self.output.close()
+        await self._on_close(self)
+        self.renderer = None
+        self.last_image = None
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

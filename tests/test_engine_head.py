@@ -1,0 +1,107 @@
+"""Head motion for live sessions: the procedural head starts on the portrait's own pose, is calm
+and smooth while listening, blinks, switches style at hop boundaries without a jump; prompts map
+to styles; the pose-model head shows the PLD's frames a fixed number of frames late."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from posetalk.engine.clock import FRAME
+from posetalk.engine.head import PoseModelHead, ProceduralHead
+from posetalk.models.data.live_head import BLINK_SHAPE, HOP, LiveHead, style_for_prompt
+from posetalk.tests.engine_fixtures import buzz, tiny_pose_model
+
+
+def run(head: LiveHead, speaking: list[bool], level: float = -20.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    frames = [head.step(level if s else -120.0, level if s else -120.0, s) for s in speaking]
+    return (np.array([f.pose for f in frames]), np.array([f.gaze for f in frames]),
+            np.array([f.blink for f in frames]))  # fmt: skip
+
+
+def test_the_head_starts_on_the_portrait_and_listens_calmly_without_jitter() -> None:
+    pose, gaze, _ = run(LiveHead(seed=3), [False] * 25 * 60)
+    assert not pose[0].any() and not gaze[0].any()
+    assert np.abs(np.degrees(pose[:, :3])).max() < 6.0  # calm: a few degrees of sway
+    assert np.abs(np.degrees(pose[:, :3])).std(0).min() > 0.2  # but alive, not frozen
+    # No jitter: frame-to-frame acceleration of the head stays tiny (sway is a sum of slow sines).
+    accel = np.abs(np.diff(np.degrees(pose[:, :3]), 2, axis=0))
+    assert accel.max() < 0.05  # degrees per frame²
+    assert np.abs(np.degrees(gaze)).max() < 6.0
+
+
+def test_blinks_are_whole_and_a_few_seconds_apart() -> None:
+    _, _, blink = run(LiveHead(seed=1), [False] * 25 * 120)
+    starts = np.flatnonzero((blink > 0) & (np.r_[0, blink[:-1]] == 0))
+    assert 15 <= len(starts) <= 80  # 120 s at 2-8 s per blink
+    assert np.diff(starts).min() >= 25 + len(BLINK_SHAPE) - 1  # at least a second between blinks
+    for s in starts:
+        np.testing.assert_allclose(blink[s : s + len(BLINK_SHAPE)], BLINK_SHAPE)
+
+
+def test_a_style_shows_while_speaking_and_fades_to_calm_idle_in_silence() -> None:
+    head = LiveHead(seed=0, style=style_for_prompt("nods a lot"))
+    pose, _, _ = run(head, [True] * 250 + [False] * 250)
+    pitch = np.degrees(pose[:, 1])
+    assert np.ptp(pitch[100:250]) > 4.0  # nodding (6° swings) while speaking
+    assert np.ptp(pitch[400:]) < 3.0  # calm idle once the activity envelope has decayed
+
+
+def test_a_new_style_starts_at_the_next_hop_and_crossfades() -> None:
+    head = LiveHead(seed=2)
+    speaking = [True] * 300
+    frames = [head.step(-20.0, -20.0, s) for s in speaking[:13]]
+    head.set_style(style_for_prompt("shakes her head fast"))
+    assert head.source == "procedural:shaking" and head.style.name == "calm"  # asked for, not yet shown
+    styles = []
+    for s in speaking[13:]:
+        frames.append(head.step(-20.0, -20.0, s))
+        styles.append(head.style.name)
+    first = 13 + styles.index("shaking")
+    assert first == 16 and first % HOP == 0
+    yaw = np.degrees(np.array([f.pose[0] for f in frames]))
+    steady = np.abs(np.diff(yaw[100:])).max()  # the shake's own fastest frame-to-frame step
+    assert np.ptp(yaw[100:]) > 8.0
+    assert np.abs(np.diff(yaw[10:30])).max() <= steady  # no jump at the switch: a crossfade over a hop
+
+
+@pytest.mark.parametrize(
+    "prompt, style",
+    [("", "calm"), ("She nods slowly while she talks", "nodding"), ("shakes his head", "shaking"),
+     ("energetic, looks around a lot", "energetic"), ("looks around, energetic", "looking_around"),
+     ("tilts the head", "tilting"), ("keeps very still", "still"), ("Looks down at notes", "looking_down"),
+     ("turns to the right", "turning"), ("something unrelated", "calm")],
+)  # fmt: skip
+def test_prompts_pick_a_style(prompt: str, style: str) -> None:
+    assert style_for_prompt(prompt).name == style
+
+
+def test_prompt_words_scale_the_style() -> None:
+    assert style_for_prompt("nods slowly").hz < style_for_prompt("nods").hz < style_for_prompt("nods fast").hz
+    assert style_for_prompt("small nods").amp_deg < style_for_prompt("big nods").amp_deg
+    assert style_for_prompt("turns right").offset_deg[0] < 0 < style_for_prompt("turns left").offset_deg[0]
+
+
+def test_procedural_head_source_names_the_style_in_effect() -> None:
+    head = ProceduralHead("nodding", seed=0)
+    _, source = head.frame(-20.0, -20.0, True)
+    assert source == "procedural:nodding"
+
+
+def test_pose_model_head_shows_the_pld_frames_a_fixed_delay_late_and_never_starves() -> None:
+    model = tiny_pose_model()
+    head = PoseModelHead(model, "nods", seed=4, motion_lookahead=2)
+    assert head.delay == 7  # hop 8 + the PLD's lookahead 2 - the lips' lookahead 2 - 1
+    audio = buzz(6.0)
+    slots = [audio[i * FRAME : (i + 1) * FRAME] for i in range(len(audio) // FRAME)]
+    shown = []
+    for s, slot in enumerate(slots):
+        head.push(slot)
+        if s >= 2:  # frame s - 2, as the pipeline asks
+            shown.append(head.frame(-20.0, -20.0, True))
+    assert head.starved == 0
+    reference, _ = model.generate(audio[: len(slots) * FRAME], "nods", seed=4, lookahead=2)
+    pose = np.array([f.pose for f, _ in shown])
+    assert not pose[: head.delay].any()  # the portrait's own pose until the first hop is ready
+    i = np.arange(head.delay + HOP, len(shown))  # after the ease-in over the first hop
+    np.testing.assert_allclose(pose[i], reference[i - head.delay], atol=1e-5)
+    assert shown[-1][1] == "pose model:'nods'"
