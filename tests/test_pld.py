@@ -194,7 +194,7 @@ def tiny_run(tiny_corpus: Path) -> Path:
     from posetalk.models.pld.train import train_pld
 
     out = tiny_corpus.parent / "run"
-    train_pld(tiny_corpus, out, steps=100, vae_steps=50, batch=16, lr=2e-3, vae_lr=3e-3, log_every=10, save_every=50,
+    train_pld(tiny_corpus, out, steps=130, vae_steps=80, batch=16, lr=2e-3, vae_lr=3e-3, log_every=10, save_every=50,
               prompts=HashEncoder(), net_config=TINY, vae_config=VAEConfig(hidden=16))  # fmt: skip
     return out
 
@@ -261,10 +261,10 @@ def test_checkpoints_reload_bit_exactly_and_strictly(tiny_run: Path) -> None:
 def test_a_resumed_run_continues_from_its_checkpoint(tiny_run: Path, tiny_corpus: Path) -> None:
     from posetalk.models.pld.train import train_pld
 
-    r = train_pld(tiny_corpus, tiny_run, steps=105, vae_steps=50, batch=16, log_every=5, prompts=HashEncoder())
-    assert r["steps"] == 105
+    r = train_pld(tiny_corpus, tiny_run, steps=135, vae_steps=80, batch=16, log_every=5, prompts=HashEncoder())
+    assert r["steps"] == 135
     with open(tiny_run / "train_log.csv", newline="") as f:
-        assert [int(x["step"]) for x in csv.DictReader(f)][-2:] == [100, 105]
+        assert [int(x["step"]) for x in csv.DictReader(f)][-2:] == [130, 135]
 
 
 def test_the_distilled_student_loads_and_runs_in_few_steps(tiny_run: Path, tiny_corpus: Path) -> None:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from posetalk.models import runlog
 from posetalk.models.motion import checkpoint
 from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
@@ -47,6 +48,10 @@ from posetalk.models.pld.windows import PlanWindows, make_cond, visibility
 LOG_KEYS = ("total", "recon", "vel", "kl", "denoise")
 P_MEAN, P_STD = -1.2, 1.2  # EDM's log-normal training noise levels
 P_NO_CONTEXT, P_SHORT_CONTEXT = 0.1, 0.1
+# Noise on the unit prompt embedding (cosine to the clean one about 0.94): the training descriptions
+# are a few hundred points of the embedding space per style; a prompt in other words lands between
+# them, and a denoiser that only knows the points answers it at random.
+PROMPT_NOISE = 0.35
 
 
 def batches(data: str | Path, frames: int, batch: int, seed: int, epoch: int = 0) -> Iterator[dict[str, Any]]:
@@ -119,7 +124,11 @@ def denoise_loss(
     lookahead = torch.randint(0, cfg.max_lookahead + 1, (bs,), generator=gen).to(device)
     heard_from = torch.where(has > 0, first, torch.full_like(first, k))
     vis = visibility(cfg, heard_from, k + cfg.hop + lookahead)
-    prompt = prompts.to(device) * (r(bs) >= p_uncond).float()[:, None]
+    prompt = prompts.to(device)
+    prompt = F.normalize(
+        prompt + PROMPT_NOISE * torch.randn(prompt.shape, generator=gen).to(device) / prompt.shape[1] ** 0.5, dim=1
+    )
+    prompt = prompt * (r(bs) >= p_uncond).float()[:, None]
     cond = make_cond(cfg, b["audio"][:, : n * 640].to(device), ctx, has, vis, prompt)
     sigma = (torch.randn(bs, generator=gen).to(device) * P_STD + P_MEAN).exp()
     noisy = z + sigma[:, None, None] * torch.randn(z.shape, generator=gen).to(device)

@@ -112,7 +112,7 @@ class PlanWindows:
 
     def __init__(
         self, data: str | Path, cfg: DenoiserConfig, *, split: str = "train", seed: int = 0, p_switch: float = 0.15,
-        p_change: float = 0.1, per_clip: int = 4, max_clip: int = 200, pool: int = 300, verbose: bool = True,
+        p_change: float = 0.25, per_clip: int = 4, max_clip: int = 200, pool: int = 300, verbose: bool = True,
     ) -> None:  # fmt: skip
         from posetalk.models.data.records import Corpus
 
