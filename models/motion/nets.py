@@ -118,16 +118,20 @@ class FrameNet(nn.Module):
 
     @staticmethod
     def shapes(logits: torch.Tensor) -> torch.Tensor:
-        """Weights in [0, 1]; mouthClose is predicted as a fraction of jawOpen, so that the lips
-        never pass each other (mouthClose > jawOpen) and close fully when the fraction is 1."""
+        """Weights in [0, 1]. mouthClose is predicted as a fraction of jawOpen, so that the lips
+        never pass each other (mouthClose > jawOpen) and close fully when the fraction is 1; and
+        mouthFunnel (lips pushed open into a funnel, the one other shape that parts them) shrinks
+        as the lips close, so that a /m/ after a rounded vowel still seals them."""
         w = torch.sigmoid(logits)
-        return torch.cat([w[..., :1], w[..., :1] * w[..., 1:2], w[..., 2:]], -1)
+        frac = w[..., 1:2]
+        return torch.cat([w[..., :1], w[..., :1] * frac, w[..., 2:3] * (1 - frac), w[..., 3:]], -1)
 
     @staticmethod
     def inverse_shapes(w: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
         """The logits that ``shapes`` maps to ``w`` (clamped away from 0 and 1)."""
-        frac = w[..., 1:2] / w[..., :1].clamp_min(eps)
-        return torch.logit(torch.cat([w[..., :1], frac, w[..., 2:]], -1).clamp(eps, 1 - eps))
+        frac = (w[..., 1:2] / w[..., :1].clamp_min(eps)).clamp(0, 1)
+        funnel = w[..., 2:3] / (1 - frac).clamp_min(eps)
+        return torch.logit(torch.cat([w[..., :1], frac, funnel, w[..., 3:]], -1).clamp(eps, 1 - eps))
 
 
 def coarse_net(cfg: NetConfig | None = None) -> FrameNet:

@@ -88,6 +88,7 @@ class NetStep:
 def _shapes(logits: np.ndarray) -> np.ndarray:
     """FrameNet.shapes in NumPy."""
     w = expit(logits)
+    w[:, 2] *= 1 - w[:, 1]
     w[:, 1] *= w[:, 0]
     return w
 
@@ -95,7 +96,8 @@ def _shapes(logits: np.ndarray) -> np.ndarray:
 def _inverse_shapes(w: np.ndarray, eps: float = 1e-3) -> np.ndarray:
     """FrameNet.inverse_shapes in NumPy."""
     v = w.copy()
-    v[:, 1] = w[:, 1] / np.maximum(w[:, 0], eps)
+    v[:, 1] = np.clip(w[:, 1] / np.maximum(w[:, 0], eps), 0, 1)
+    v[:, 2] = w[:, 2] / np.maximum(1 - v[:, 1], eps)
     return logit(np.clip(v, eps, 1 - eps))
 
 
