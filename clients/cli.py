@@ -62,7 +62,8 @@ def _train(args: argparse.Namespace) -> None:
     from posetalk.models.motion.train import train_motion
 
     device = _train_device(args)
-    r = train_motion(args.data, args.out, steps=args.steps, batch=args.batch, seed=args.seed, device=device)
+    r = train_motion(args.data, args.out, steps=args.steps, batch=args.batch, seed=args.seed, device=device,
+                     noise=args.noise)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--seed", type=int, default=0)
     tm.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     tm.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    tm.add_argument("--noise", type=float, default=0.0, help="share of windows with noise mixed in on the fly (0-1)")
     tm.set_defaults(func=_train)
     tp = tsub.add_parser(
         "pld", help="pose latent diffusion: the pose VAE, then the denoiser (pose + gaze from audio and text)"
@@ -254,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--plot", help="PNG path for a record's spectrogram with its curves")
     di.add_argument("--record", type=int, default=0, help="which record to plot")
     d.set_defaults(func=_data)
+
+    from posetalk.clients.live import add_parsers as add_live_parsers  # serve, client, live
+
+    add_live_parsers(sub)
     return p
 
 

@@ -79,6 +79,10 @@ def evaluate(
         raise ValueError(f"{data} has no test records")
     mesh = LipMesh()
     results: dict[str, Any] = {"records": len(recs), "seconds": round(sum(r.duration for r in recs), 1)}
+    # The targets' own closure rate: the ceiling of the hit rate against this corpus's targets
+    # (corpora made before the viseme rule dropped mouthFunnel at closures reach about 0.6).
+    hits = [closure_hits(r, mesh.gap(r.expression)) for r in recs]
+    results["targets_closure_hit_rate"] = sum(h for h, _ in hits) / max(1, sum(t for _, t in hits))
     plots = []
     for audio_kind in ("clean", "degraded"):
         audios = [r.audio if audio_kind == "clean" else degrade(r.audio, i) for i, r in enumerate(recs)]
@@ -93,6 +97,7 @@ def evaluate(
                 if audio_kind == "clean" and la == 2 and refine:
                     plots = preds[:4]
     _print_table(results)
+    print(f"the targets themselves close {results['targets_closure_hit_rate']:.0%} of bilabials")
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

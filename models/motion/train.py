@@ -7,10 +7,12 @@ RefineNet learns the mouth from audio and CoarseNet's (detached) mouth with a li
 error, a cross-entropy on the closure ratio mouthClose / jawOpen (near 1 on bilabials, 0 elsewhere),
 a loss that drives the lip gap to zero on every bilabial frame, and an auxiliary viseme-class head.
 Each batch uses a random lookahead of 0..MAX_LOOKAHEAD frames, so one pair of models serves every
-latency setting, noise mixed in on the fly (babble of the batch's other voices, white or pink, 0–20 dB
-SNR, half the windows) and a random speaker warp of the log-mel (vocal tract length, tilt, gain): the
-corpus has few voices that sound like people. (An L1 loss was tried first: most shapes have a
-median near 0, the sigmoids saturated there and the nets stopped listening to the audio.)
+latency setting, and a random speaker warp of the log-mel (vocal tract length, tilt, gain): the
+corpus has few voices that sound like people. ``noise`` mixes noise into that share of the windows
+on the fly (babble of the batch's other voices, white or pink, 0–20 dB SNR); at 0.5 it did not
+make the model more robust to babble (see the model card), so it is off by default. (An L1 loss
+was tried first: most shapes have a median near 0, the sigmoids saturated there and the nets
+stopped listening to the audio.)
 
 Checkpoints (safetensors) and the optimiser state are written every ``save_every`` steps and at
 the end; a run resumes from them. Progress goes to the terminal, a CSV and a PNG plot."""
@@ -99,13 +101,11 @@ def speaker_warp(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.clamp(warped + tilt + gain, min=floor)
 
 
-NOISE_P = 0.5  # share of windows that get noise mixed in on the fly
 NOISE_SNR = (0.0, 20.0)  # dB, uniform
-BILABIAL_WEIGHT = 4.0  # the closure cross-entropy's weight on bilabial frames (~8 % of frames)
 
 
-def noise_mix(audio: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """(B, N) windows with noise added to a random NOISE_P of them, at NOISE_SNR: babble made of
+def noise_mix(audio: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
+    """(B, N) windows with noise added to a random ``share`` of them, at NOISE_SNR: babble made of
     two to five other windows of the batch (circularly shifted), or white or pink noise. The
     corpus's own augmentation gives each utterance one fixed noise; this gives every window a
     fresh one, and babble of the corpus's own voices (the test uses a synthetic talker's)."""
@@ -129,7 +129,7 @@ def noise_mix(audio: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     noise = noise / (noise**2).mean(1, keepdim=True).clamp_min(1e-12).sqrt()
     lo, hi = NOISE_SNR
     snr = lo + (hi - lo) * torch.rand(b, generator=gen).to(audio.device)
-    on = (torch.rand(b, generator=gen) < NOISE_P).to(audio.device).float()
+    on = (torch.rand(b, generator=gen) < share).to(audio.device).float()
     mix = audio + on[:, None] * noise * (power / 10 ** (snr / 10)).sqrt()[:, None]
     peak = mix.abs().amax(1, keepdim=True).clamp_min(1.0)
     return mix / peak
@@ -137,13 +137,13 @@ def noise_mix(audio: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def losses(
     coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str,
-    gen: torch.Generator | None = None,
+    gen: torch.Generator | None = None, noise: float = 0.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
-    """The training losses of one batch at one lookahead (random noise and a random speaker warp
-    when ``gen``)."""
+    """The training losses of one batch at one lookahead (with ``gen``: a random speaker warp, and
+    noise in a ``noise`` share of the windows)."""
     audio = batch["audio"].to(device)
-    if gen is not None:
-        audio = noise_mix(audio, gen)
+    if gen is not None and noise > 0:
+        audio = noise_mix(audio, gen, noise)
     target = batch["expression"].to(device)
     mask = batch["mask"].to(device).float()
     if lookahead:
@@ -174,10 +174,7 @@ def losses(
     # jawOpen × sigmoid(logit 1)), so that it cannot move the jaw.
     ratio_t = torch.maximum((target[..., CLOSE] / target[..., JAW].clamp_min(0.03)).clamp(0.0, 1.0), bilabial)
     close_bce = F.binary_cross_entropy_with_logits(r_logits[..., CLOSE], ratio_t, reduction="none")
-    # Bilabials weighted up: a fraction that is right everywhere but unsure on the ~8 % of frames
-    # that are bilabial leaves the lips a slit there (closure hit rate 28 % at weight 1).
-    close_w = mask * (1.0 + (BILABIAL_WEIGHT - 1.0) * bilabial)
-    close_bce = (close_bce * close_w).sum() / mask.sum().clamp_min(1.0)
+    close_bce = (close_bce * mask).sum() / mask.sum().clamp_min(1.0)
     classes = PHONE_TO_CLASS.to(device)[phone.clamp(min=-1)]
     classes = torch.where(mask > 0, classes, torch.full_like(classes, -100))
     aux_ce = F.cross_entropy(aux.reshape(-1, aux.shape[-1]), classes.reshape(-1), ignore_index=-100)
@@ -207,6 +204,7 @@ def _batches(ds: WindowDataset, batch: int, rng: np.random.Generator):  # type: 
 def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: bool = True,
+    noise: float = 0.0,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``."""
     out = Path(out)
@@ -249,7 +247,7 @@ def train_motion(
         for g in opt.param_groups:
             g["lr"] = lr_now
         coarse.train(), refine.train()
-        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None)
+        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise)
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
