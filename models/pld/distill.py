@@ -141,6 +141,8 @@ def distill_pld(
         it = plan_windows.batches(batch, epoch + 1 if step else 0)
     else:
         it = batches(data, scfg.context + scfg.window, batch, seed, epoch)
+    if step >= steps:  # a finished run, resumed: save again (a new --student-steps takes effect)
+        checkpoint.save(path, tgt, scfg, "pld_student", {"step": step, "student_steps": student_steps})
     while step < steps:
         b = next(it)
         lr_now = _lr(step, steps, lr, warmup=100)
