@@ -1,21 +1,20 @@
 """Where a session's head motion comes from: the pose model (PLD) when its weights exist, else
-the procedural live head (models.data.live_head), which is what ships today.
+the procedural live head (models.data.live_head).
 
 Both are driven the same way, once per frame in order: ``push`` the frame's input slot, then
 ``frame`` for the frame being shown (``lookahead`` slots behind). ``set_prompt`` takes effect at
 the next hop of 8 frames in both.
 
-The pose model commits a hop of 8 frames once it has heard the hop and its own lookahead, so a
-frame's pose is ready up to ``hop + lookahead - motion_lookahead - 1`` frames (7 at the defaults)
-after the lips of that frame are. Rather than hold the whole picture (and the sound with it) back
-by that much, the engine shows the pose model's motion that many frames late: the lips and sound
-keep the 80 ms lookahead and the head lags the speech by 280 ms, about a syllable. (The window the
-PLD generates reaches further ahead than the hop it commits; showing that plan and crossfading to
-each new window would remove the lag. Not done yet.)"""
+The pose model commits a hop of 8 frames only once it has heard the hop and its own lookahead,
+about a hop after the lips of the hop's first frame are ready. Rather than hold the head (or the
+whole picture) back by that much, the head shows each window the model generates as soon as it
+exists: the committed frames and the window's plan beyond them (``PoseStream.ahead``), which
+reaches 24 frames past the hop. A newer window takes over with a raised-cosine crossfade over one
+hop, as the stream's own hops do, so there is no jump and no lag; the frames shown were made from
+a little less audio than the committed ones."""
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -57,46 +56,65 @@ class ProceduralHead:
 
 
 class PoseModelHead:
-    """The PLD's ``PoseStream`` for the pose and gaze (shown ``delay`` frames late, see the module
-    docstring), blinks from the procedural blinker."""
+    """The PLD's ``PoseStream`` for the pose and gaze (its newest window, crossfaded in; see the
+    module docstring), blinks from the procedural blinker."""
 
     def __init__(self, model: PoseModel, prompt: str = "", seed: int = 0, motion_lookahead: int = 2) -> None:
         cfg = model.cfg
         lookahead = min(motion_lookahead, cfg.max_lookahead)
         self.stream = model.stream(prompt, seed=seed, lookahead=lookahead)
         self.hop = cfg.hop
-        self.delay = max(0, cfg.hop + lookahead - motion_lookahead - 1)
         self.prompt = prompt
-        self.ready: deque[tuple[np.ndarray, np.ndarray, str]] = deque()  # committed frames not yet shown
+        k = np.arange(self.hop, dtype=np.float32)
+        self.fade = 0.5 * (1 + np.cos(np.pi * k / max(1, self.hop - 1)))  # 1 -> 0 over a hop
+        self.source: tuple[int, np.ndarray, str] | None = None  # (first frame, (n, 8), label) shown now
+        self.old: tuple[int, np.ndarray, str] | None = None  # the one it is crossfading from
+        self.switched = 0  # display frame where the crossfade started
+        self.started = -1  # display frame the first window was shown at
         self.blinker = Blinker(np.random.default_rng(seed))
         self.frames = 0
-        self.starved = 0  # frames the stream had not committed in time (held the last pose)
-        self.last = (np.zeros(6, np.float32), np.zeros(2, np.float32))
+        self.starved = 0  # frames no window covered (held the last pose)
+        self.last = np.zeros(8, np.float32)
 
     def set_prompt(self, prompt: str) -> None:
         self.stream.set_prompt(prompt)
         self.prompt = prompt
 
     def push(self, slot: np.ndarray) -> None:
+        start = self.stream.t0
         pose, gaze = self.stream.push(slot)
+        if not len(pose):
+            return
+        first, plan = self.stream.ahead()  # type: ignore[misc]  # a hop was made: there is a plan
+        assert first == start + len(pose)
+        frames = np.concatenate([np.concatenate([pose, gaze], 1), plan])
         label = f"pose model:{self.prompt!r}"  # the hops push() made used the prompt in effect now
-        for p, g in zip(pose, gaze, strict=True):
-            self.ready.append((p, g, label))
+        self.old, self.source, self.switched = self.source, (start, frames, label), self.frames
+        if self.started < 0:
+            self.started = self.frames
+
+    @staticmethod
+    def _at(source: tuple[int, np.ndarray, str] | None, i: int) -> np.ndarray | None:
+        if source is None or not source[0] <= i < source[0] + len(source[1]):
+            return None
+        return source[1][i - source[0]]
 
     def frame(self, level_db: float, next_db: float, speaking: bool) -> tuple[HeadFrame, str]:
-        i = self.frames - self.delay  # the pose model's frame shown now
+        i = self.frames
         self.frames += 1
         blink = self.blinker.step()
-        if i < 0:
-            return HeadFrame(np.zeros(6, np.float32), np.zeros(2, np.float32), blink), "pose model:starting"
-        if not self.ready:
+        new = self._at(self.source, i)
+        if new is None:
+            if self.source is None:
+                return HeadFrame(np.zeros(6, np.float32), np.zeros(2, np.float32), blink), "pose model:starting"
             self.starved += 1
-            return HeadFrame(*self.last, blink), "pose model:held"
-        pose, gaze, label = self.ready.popleft()
-        ramp = min(1.0, i / self.hop)  # ease in from the portrait's own pose over the first hop
-        ramp = ramp * ramp * (3 - 2 * ramp)
-        self.last = ((pose * ramp).astype(np.float32), (gaze * ramp).astype(np.float32))
-        return HeadFrame(*self.last, blink), label
+            return HeadFrame(self.last[:6], self.last[6:], blink), "pose model:held"
+        k = i - self.switched
+        old = self._at(self.old, i)
+        x = new if old is None or k >= self.hop else self.fade[k] * old + (1 - self.fade[k]) * new
+        ramp = min(1.0, (i - self.started) / self.hop)  # ease in from the portrait's own pose over a hop
+        self.last = (x * ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
+        return HeadFrame(self.last[:6], self.last[6:], blink), self.source[2]  # type: ignore[index]
 
 
 def make_head(model: PoseModel | None, prompt: str, seed: int, motion_lookahead: int) -> HeadSource:

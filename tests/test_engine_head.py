@@ -1,6 +1,6 @@
 """Head motion for live sessions: the procedural head starts on the portrait's own pose, is calm
 and smooth while listening, blinks, switches style at hop boundaries without a jump; prompts map
-to styles; the pose-model head shows the PLD's frames a fixed number of frames late."""
+to styles; the pose-model head shows each window the PLD makes as soon as it exists, crossfaded in."""
 
 from __future__ import annotations
 
@@ -87,21 +87,33 @@ def test_procedural_head_source_names_the_style_in_effect() -> None:
     assert source == "procedural:nodding"
 
 
-def test_pose_model_head_shows_the_pld_frames_a_fixed_delay_late_and_never_starves() -> None:
+def test_pose_model_head_shows_each_window_at_once_and_crossfades_to_the_next() -> None:
     model = tiny_pose_model()
     head = PoseModelHead(model, "nods", seed=4, motion_lookahead=2)
-    assert head.delay == 7  # hop 8 + the PLD's lookahead 2 - the lips' lookahead 2 - 1
+    ref = model.stream("nods", seed=4, lookahead=2)  # the same stream, run by hand
     audio = buzz(6.0)
     slots = [audio[i * FRAME : (i + 1) * FRAME] for i in range(len(audio) // FRAME)]
-    shown = []
+    shown, windows = [], {}  # display frame at which a window appeared -> (first frame, (n, 8))
     for s, slot in enumerate(slots):
         head.push(slot)
+        p, g = ref.push(slot)
+        if len(p):
+            first, plan = ref.ahead()  # type: ignore[misc]
+            windows[s - 2] = (first - len(p), np.concatenate([np.concatenate([p, g], 1), plan]))
         if s >= 2:  # frame s - 2, as the pipeline asks
-            shown.append(head.frame(-20.0, -20.0, True))
-    assert head.starved == 0
-    reference, _ = model.generate(audio[: len(slots) * FRAME], "nods", seed=4, lookahead=2)
-    pose = np.array([f.pose for f, _ in shown])
-    assert not pose[: head.delay].any()  # the portrait's own pose until the first hop is ready
-    i = np.arange(head.delay + HOP, len(shown))  # after the ease-in over the first hop
-    np.testing.assert_allclose(pose[i], reference[i - head.delay], atol=1e-5)
-    assert shown[-1][1] == "pose model:'nods'"
+            f, _ = head.frame(-20.0, -20.0, True)
+            shown.append(np.concatenate([f.pose, f.gaze]))
+    x = np.array(shown)
+    first_shown = min(windows)
+    assert first_shown <= HOP  # the first window is on screen a hop in, not a hop and a half
+    assert head.starved == 0 and not x[: first_shown + 1].any()  # the portrait's own pose until then
+    checked = 0
+    for at, (start, frames) in windows.items():  # a crossfade ends exactly on the newest window
+        i = at + HOP - 1
+        if at >= first_shown + HOP and i < len(x):
+            np.testing.assert_allclose(x[i], frames[i - start], atol=1e-5)
+            checked += 1
+    assert checked >= 10
+    steps = np.abs(np.diff(x[first_shown + HOP :], axis=0)).max(1)
+    switch = np.isin(np.arange(first_shown + HOP + 1, len(x)), list(windows))
+    assert steps[switch].max() <= 1.5 * np.percentile(steps[~switch], 95)  # no jump where windows change

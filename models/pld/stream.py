@@ -127,6 +127,16 @@ class PoseStream:
             out.append(self._hop(end))
         return self._emit(out, end)
 
+    def ahead(self) -> tuple[int, np.ndarray] | None:
+        """The stream's plan for what comes next: (its first frame, (n, 8) pose + gaze, scaled as
+        the output) — the last window's frames after the hop it committed, made from less audio
+        than they will be committed with. None before the first hop. A live display can show
+        these instead of waiting for each hop to be committed (engine/head.py does)."""
+        if self.plan is None:
+            return None
+        x = self.model.vae.denormalise(self.plan)[0] * self.motion_scale
+        return self.t0, x.cpu().numpy().astype(np.float32)
+
     def _emit(self, hops: list[torch.Tensor], end: int | None) -> tuple[np.ndarray, np.ndarray]:
         if not hops:
             return np.zeros((0, 6), np.float32), np.zeros((0, 2), np.float32)
