@@ -52,7 +52,7 @@ async def _realtime(avatar: Any, motion_model: Any, sessions: int, seconds: floa
     from posetalk.engine import Engine, EngineConfig
 
     pcm = _to_48k_int16(_speech())
-    async with Engine(EngineConfig(max_sessions=sessions, head="procedural"), motion_model=motion_model) as e:
+    async with Engine(EngineConfig(max_sessions=sessions, head="auto"), motion_model=motion_model) as e:
         opened = [await e.open_session(avatar) for _ in range(sessions)]
         await asyncio.sleep(1.0)  # warm up: first renders, caches
         e.stats.reset()

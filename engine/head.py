@@ -59,10 +59,12 @@ class PoseModelHead:
     """The PLD's ``PoseStream`` for the pose and gaze (its newest window, crossfaded in; see the
     module docstring), blinks from the procedural blinker."""
 
-    def __init__(self, model: PoseModel, prompt: str = "", seed: int = 0, motion_lookahead: int = 2) -> None:
+    def __init__(
+        self, model: PoseModel, prompt: str = "", seed: int = 0, motion_lookahead: int = 2, steps: int | None = None
+    ) -> None:
         cfg = model.cfg
         lookahead = min(motion_lookahead, cfg.max_lookahead)
-        self.stream = model.stream(prompt, seed=seed, lookahead=lookahead)
+        self.stream = model.stream(prompt, seed=seed, lookahead=lookahead, steps=steps)
         self.hop = cfg.hop
         self.prompt = prompt
         k = np.arange(self.hop, dtype=np.float32)
@@ -117,11 +119,13 @@ class PoseModelHead:
         return HeadFrame(self.last[:6], self.last[6:], blink), self.source[2]  # type: ignore[index]
 
 
-def make_head(model: PoseModel | None, prompt: str, seed: int, motion_lookahead: int) -> HeadSource:
+def make_head(
+    model: PoseModel | None, prompt: str, seed: int, motion_lookahead: int, steps: int | None = None
+) -> HeadSource:
     """The pose model's head when there is a model, else the procedural one."""
     if model is None:
         return ProceduralHead(prompt, seed)
-    return PoseModelHead(model, prompt, seed, motion_lookahead)
+    return PoseModelHead(model, prompt, seed, motion_lookahead, steps)
 
 
 __all__ = ["HOP", "HeadSource", "PoseModelHead", "ProceduralHead", "make_head"]

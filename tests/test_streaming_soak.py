@@ -136,7 +136,9 @@ def test_a_hundred_connections_leave_nothing_behind(srv: ServerThread) -> None:
     assert after["peers"] == after["engine_sessions"] == 0
     assert set(after["alive"].values()) == {0}, after["alive"]
     assert after["tasks"] == before["tasks"]
-    assert after["threads"] <= before["threads"]
+    # Thread pools (asyncio's default executor, the engine's workers) may still start a worker or
+    # two on demand after the warm-up; a per-session leak would add one for every cycle.
+    assert after["threads"] <= before["threads"] + 2, (before["threads"], after["threads"])
     assert after["rss_mb"] - before["rss_mb"] < 25.0  # a leaked frame buffer per session would be ~60 MB
     assert np.isfinite(after["rss_mb"])
 
