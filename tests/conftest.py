@@ -101,3 +101,11 @@ def spoken() -> np.ndarray:
     text = "Hello there. Could you tell me the way to the station, please?"
     audio = np.asarray(tts.synthesize(tts.Voice("espeak-ng", "en-us"), text).audio, np.float32)
     return audio
+
+
+@pytest.fixture(scope="session")
+def motion_model():  # type: ignore[no-untyped-def]
+    """The shipped motion models (CoarseNet + RefineNet)."""
+    from posetalk.models.motion.infer import MotionModel
+
+    return MotionModel.load()

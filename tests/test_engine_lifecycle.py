@@ -8,12 +8,11 @@ import asyncio
 import gc
 import threading
 import weakref
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
-from posetalk.engine import Engine, EngineConfig, Output, VirtualClock, run
+from posetalk.engine import Engine, EngineConfig, Output, run
 from posetalk.engine.clock import FRAME
 from posetalk.models.errors import (
     AudioInputError,
@@ -24,26 +23,7 @@ from posetalk.models.errors import (
     SessionLimitError,
 )
 from posetalk.models.motion.infer import MotionModel
-from posetalk.tests.engine_fixtures import buzz
-
-T = TypeVar("T")
-
-
-def arun(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
-
-
-@pytest.fixture(scope="module")
-def motion_model() -> MotionModel:
-    return MotionModel.load()
-
-
-def engine(motion_model: MotionModel, clock: Any = None, **kw: Any) -> Engine:
-    cfg = EngineConfig(**{"output_queue": 1000, "head": "procedural", **kw})
-    return Engine(cfg, clock=clock or VirtualClock(), motion_model=motion_model)
+from posetalk.tests.engine_fixtures import arun, buzz, engine
 
 
 def test_sessions_past_the_limit_are_refused_clearly(motion_model: MotionModel, small_avatar: Any) -> None:

@@ -6,40 +6,18 @@ engine`)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-import pytest
-from posetalk.engine import Engine, EngineConfig, Output, VirtualClock
+from posetalk.engine import Output
 from posetalk.engine.clock import FRAME
 from posetalk.models.face.params import INDEX
 from posetalk.models.motion.infer import MotionModel
 from posetalk.models.motion.nets import N_MOUTH
 from posetalk.models.pld.stream import PoseStream
-from posetalk.tests.engine_fixtures import SeededPrompts, buzz, tiny_pose_model
+from posetalk.tests.engine_fixtures import SeededPrompts, arun, buzz, engine, tiny_pose_model
 
-T = TypeVar("T")
 JAW = INDEX["jawOpen"]
-
-
-def arun(coro: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await coro
-
-    return asyncio.run(main())
-
-
-@pytest.fixture(scope="module")
-def motion_model() -> MotionModel:
-    return MotionModel.load()
-
-
-def engine(motion_model: MotionModel, **kw: Any) -> Engine:
-    pose_model = kw.pop("pose_model", None)
-    cfg = EngineConfig(**{"output_queue": 1000, "head": "procedural", **kw})
-    return Engine(cfg, clock=VirtualClock(), motion_model=motion_model, pose_model=pose_model)
 
 
 def padded(audio: np.ndarray, before_s: float = 0.4, after_s: float = 0.8) -> np.ndarray:
