@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,6 @@ async def run_client(
     streaming.ice (default: "loopback" for a server on this machine's loopback, else "host")."""
     import aiohttp
     from aiortc import RTCPeerConnection, RTCSessionDescription
-    from aiortc.mediastreams import MediaStreamError
     from posetalk.streaming import ice
     from posetalk.streaming.inputs import FileAudioTrack, load_speech
     from posetalk.streaming.tracks import frame_pcm
@@ -85,11 +84,7 @@ async def run_client(
 
     async def video(track: Any) -> None:
         v0: int | None = None
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in _received(track):
             v0 = frame.pts if v0 is None else v0
             rel = int(frame.pts - v0)
             result.video_pts.append(rel)
@@ -101,11 +96,7 @@ async def run_client(
 
     async def sound(track: Any) -> None:
         a0: int | None = None
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in _received(track):
             pcm, rate = frame_pcm(frame)
             if rate != RECEIVE_RATE:
                 raise StreamingError(f"expected {RECEIVE_RATE} Hz audio from the server, got {rate}")
@@ -159,6 +150,17 @@ async def run_client(
         raise StreamingError("no video was received: nothing recorded")
     result.mp4 = summary
     return result
+
+
+async def _received(track: Any) -> AsyncIterator[Any]:
+    """The frames a received track delivers, until it ends."""
+    from aiortc.mediastreams import MediaStreamError
+
+    while True:
+        try:
+            yield await track.recv()
+        except MediaStreamError:
+            return
 
 
 def _close_writer(writer: Mp4Writer) -> Mp4Summary | None:

@@ -80,10 +80,6 @@ class SessionMedia:
         self._ended = False
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def ended(self) -> bool:
-        return self._ended
-
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._pump(), name=f"posetalk-media-{self.session.id}")
@@ -140,6 +136,15 @@ class SessionMedia:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), remaining)
 
+    async def slot_in(self, track: MediaStreamTrack, due: float, has: Callable[[], bool], grace: float) -> None:
+        """Sleep until ``due``, then wait up to ``grace`` more for ``has()``; when the media has
+        ended without it, stop ``track`` and raise MediaStreamError (the end of the stream)."""
+        await self.clock.sleep_until(due)
+        await self.wait(has, due + grace)
+        if self._ended and not has():
+            track.stop()
+            raise MediaStreamError
+
     async def ready(self) -> None:
         """Until the first frame is in (the pacer's anchor is known); MediaStreamError if the
         session ends first."""
@@ -187,12 +192,7 @@ class SessionVideoTrack(MediaStreamTrack):
         await m.ready()
         slot = m.pacer.video_slot(self._slot, m.clock.now())
         skipped = 0 if self._slot is None else slot - self._slot - 1
-        due = m.pacer.time_of(slot * FRAME)
-        await m.clock.sleep_until(due)
-        await m.wait(lambda: m.video.has(slot), due + m.grace)
-        if m.ended and not m.video.has(slot):
-            self.stop()
-            raise MediaStreamError
+        await m.slot_in(self, m.pacer.time_of(slot * FRAME), lambda: m.video.has(slot), m.grace)
         image, _ = m.video.take(slot)
         if image is None:  # a session without a portrait: black frames keep the stream valid
             size = m.session.avatar.image.shape[0] if m.session.avatar is not None else 64
@@ -223,12 +223,7 @@ class SessionAudioTrack(MediaStreamTrack):
             raise MediaStreamError
         await m.ready()
         slot = m.pacer.audio_slot(self._slot, m.clock.now())
-        due = m.pacer.time_of(slot * AUDIO_SLOT)
-        await m.clock.sleep_until(due)
-        await m.wait(lambda: m.audio.ready(slot), due + m.audio_grace)
-        if m.ended and not m.audio.ready(slot):
-            self.stop()
-            raise MediaStreamError
+        await m.slot_in(self, m.pacer.time_of(slot * AUDIO_SLOT), lambda: m.audio.ready(slot), m.audio_grace)
         pcm = m.audio.packet(slot)
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = AUDIO_RATE

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from posetalk.models.motion.infer import MotionModel
 
 os.environ.setdefault("POSETALK_CACHE", tempfile.mkdtemp(prefix="posetalk-test-cache-"))
 
@@ -104,7 +108,7 @@ def spoken() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def motion_model():  # type: ignore[no-untyped-def]
+def motion_model() -> MotionModel:
     """The shipped motion models (CoarseNet + RefineNet)."""
     from posetalk.models.motion.infer import MotionModel
 
