@@ -204,17 +204,26 @@ def bench_pose(
     audio = ((np.sin(2 * np.pi * 4 * t) > 0.2) * 0.2 * np.sign(np.sin(2 * np.pi * 140 * t))).astype(np.float32)
     audio += (0.01 * rng.standard_normal(len(t))).astype(np.float32)
     chunk = cfg.hop * 640
-    hops: list[float] = []
-    for r in range(repeats):
-        s = model.stream(prompt, seed=r)
-        s.push(audio[:chunk])  # the first hop (no committed frames yet) is not typical
-        s.push(audio[chunk : 2 * chunk])
-        for i in range(2 * chunk, len(audio) - chunk + 1, chunk):
-            t0 = time.perf_counter()
-            pose, _ = s.push(audio[i : i + chunk])
-            if len(pose):
-                hops.append((time.perf_counter() - t0) * 1000)
-    results = {"steps": float(model.default_steps), "hop_ms_batch1_1thread": statistics.median(hops)}
+
+    def hop_ms(fast: bool, steps: int | None = None) -> float:
+        hops: list[float] = []
+        for r in range(repeats):
+            s = model.stream(prompt, seed=r, fast=fast, steps=steps)
+            s.push(audio[:chunk])  # the first hop (no committed frames yet) is not typical
+            s.push(audio[chunk : 2 * chunk])
+            for i in range(2 * chunk, len(audio) - chunk + 1, chunk):
+                t0 = time.perf_counter()
+                pose, _ = s.push(audio[i : i + chunk])
+                if len(pose):
+                    hops.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(hops)
+
+    # The stream's hop as it runs (the NumPy twin for a student on the CPU), then all in PyTorch.
+    results = {"steps": float(model.default_steps), "hop_ms_batch1_1thread": hop_ms(True),
+               "hop_ms_batch1_1thread_pytorch": hop_ms(False)}  # fmt: skip
+    for steps in (1, 2):
+        if cfg.consistency and steps < model.default_steps:
+            results[f"hop_ms_batch1_1thread_{steps}steps"] = hop_ms(True, steps)
     d = Denoiser(model.net)
     vis = visibility(cfg, torch.zeros(1), torch.full((1,), cfg.context + cfg.hop + 2))
     layout = np.resize(audio, (cfg.context + cfg.window) * 640)  # one window's audio, repeated if short

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from posetalk.models.errors import PoseModelError
 from posetalk.models.motion import checkpoint
-from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
-from posetalk.models.pld.samplers import Denoiser, consistency_sigmas, karras_sigmas, sample
+from posetalk.models.pld.denoiser import MELS_PER_FRAME, N_MELS, DenoiserConfig, PoseDenoiser
+from posetalk.models.pld.fast import FastDecoder, FastDenoiser
+from posetalk.models.pld.samplers import SIGMA_MIN, Denoiser, consistency_sigmas, karras_sigmas, sample
 from posetalk.models.pld.text import PromptEncoder, encoder
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
 from posetalk.models.pld.windows import SAMPLES_PER_FRAME, make_cond, visibility
@@ -41,6 +42,16 @@ class PoseModel:
     default_steps: int = TEACHER_STEPS
     default_guidance: float = 1.5
     prompts: PromptEncoder = field(default_factory=encoder)
+    _fast: tuple[FastDenoiser, FastDecoder] | None = field(default=None, init=False, repr=False)
+
+    def fast(self) -> tuple[FastDenoiser, FastDecoder] | None:
+        """The NumPy twins of the student and the VAE decoder (made once, shared by streams), for
+        a consistency student on the CPU; None otherwise (the PyTorch path serves)."""
+        if not self.cfg.consistency or next(self.net.parameters()).device.type != "cpu":
+            return None
+        if self._fast is None:
+            self._fast = FastDenoiser(self.net), FastDecoder(self.vae)
+        return self._fast
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu", teacher: bool = False) -> PoseModel:
@@ -83,6 +94,7 @@ class PoseStream:
     def __init__(
         self, model: PoseModel, prompt: str = "", *, seed: int = 0, steps: int | None = None,
         guidance: float | None = None, motion_scale: float = 1.0, lookahead: int = DEFAULT_LOOKAHEAD,
+        fast: bool = True,
     ) -> None:  # fmt: skip
         cfg = model.cfg
         if not 0 <= lookahead <= cfg.max_lookahead:
@@ -91,6 +103,7 @@ class PoseStream:
         if not 1 <= steps <= 1000:
             raise PoseModelError(f"steps must be 1..1000, got {steps}")
         self.model, self.lookahead, self.motion_scale = model, lookahead, motion_scale
+        self.fast = fast  # the NumPy twins where they serve (PoseModel.fast); False: PyTorch throughout
         self.guidance = model.default_guidance if guidance is None else float(guidance)
         self.denoiser = Denoiser(model.net)
         self.sigmas = consistency_sigmas(steps) if cfg.consistency else karras_sigmas(steps)
@@ -156,17 +169,16 @@ class PoseStream:
         a0 = (start - self.base) * SAMPLES_PER_FRAME  # offset of layout frame 0 in self.audio
         src = self.audio[max(0, a0) : a0 + len(audio)]
         audio[max(0, -a0) : max(0, -a0) + len(src)] = src
-        has = torch.tensor([1.0 if self.t0 > 0 else 0.0], device=self.device)
-        heard_from = torch.tensor([max(0, -start) if self.t0 > 0 else k], device=self.device)
-        vis = visibility(cfg, heard_from, torch.tensor([heard_to - start], device=self.device))
-        cond = make_cond(cfg, torch.from_numpy(audio)[None].to(self.device), self.committed, has, vis,
-                         self.prompt, self.guidance)  # fmt: skip
+        has = self.t0 > 0
+        heard_from = max(0, -start) if has else k
         shape = (1, w // 4, cfg.latent)
-        x = torch.randn(shape, generator=self.gen).to(self.device) * float(self.sigmas[0])
-        noise = torch.randn((max(0, len(self.sigmas) - 2), *shape), generator=self.gen).to(self.device)
-        z = sample(self.denoiser, x, self.sigmas.to(self.device), cond=cond, noise=noise)
-        vae = self.model.vae
-        new = vae.decode_raw(z * vae.z_std + vae.z_mean)  # (1, W, 8) normalised frames
+        x = torch.randn(shape, generator=self.gen) * float(self.sigmas[0])
+        noise = torch.randn((max(0, len(self.sigmas) - 2), *shape), generator=self.gen)
+        fast = self.model.fast() if self.fast else None
+        if fast is not None:
+            new = self._window_fast(fast, audio, has, heard_from, heard_to - start, x, noise)
+        else:
+            new = self._window(audio, has, heard_from, heard_to - start, x, noise)
         frames = new[:, :hop]
         if self.plan is not None:  # start on the previous plan, end on the new window
             frames = self.fade * self.plan[:, :hop] + (1 - self.fade) * frames
@@ -177,6 +189,38 @@ class PoseStream:
         self.t0 += hop
         self._trim()
         return frames
+
+    def _window(self, audio: np.ndarray, has: bool, heard_from: int, heard_to: int, x: torch.Tensor,
+                noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """The window's (1, W, 8) normalised frames through the PyTorch modules (any device)."""
+        cfg, dev = self.model.cfg, self.device
+        vis = visibility(cfg, torch.tensor([heard_from], device=dev), torch.tensor([heard_to], device=dev))
+        cond = make_cond(cfg, torch.from_numpy(audio)[None].to(dev), self.committed,
+                         torch.tensor([float(has)], device=dev), vis, self.prompt, self.guidance)  # fmt: skip
+        z = sample(self.denoiser, x.to(dev), self.sigmas.to(dev), cond=cond, noise=noise.to(dev))
+        vae = self.model.vae
+        return vae.decode_raw(z * vae.z_std + vae.z_mean)
+
+    def _window_fast(self, fast: tuple[FastDenoiser, FastDecoder], audio: np.ndarray, has: bool, heard_from: int,
+                     heard_to: int, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """The same window through the NumPy twins: consistency sampling as samplers.sample_consistency."""
+        from posetalk.models.audio.mel import log_mel
+
+        den, dec = fast
+        cfg, vae = self.model.cfg, self.model.vae
+        f = np.arange(cfg.context + cfg.window)
+        vis = ((f >= heard_from) & (f < heard_to)).astype(np.float32)
+        # Mel frames past the heard audio are masked out by the net: only the heard prefix is made.
+        mel = np.zeros((N_MELS, MELS_PER_FRAME * len(f)), np.float32)
+        heard = audio[: heard_to * SAMPLES_PER_FRAME] * np.repeat(vis[:heard_to], SAMPLES_PER_FRAME)
+        mel[:, : MELS_PER_FRAME * heard_to] = log_mel(heard)
+        cond = den.condition(mel, vis, self.committed[0].numpy(), has, self.prompt[0].numpy(), self.guidance)
+        levels = self.sigmas[:-1].tolist()
+        z = den(x[0].numpy(), levels[0], cond)
+        for eps, s in zip(noise[:, 0].numpy(), levels[1:], strict=True):
+            z = den(z + np.float32((s**2 - SIGMA_MIN**2) ** 0.5) * eps, s, cond)
+        z = z * vae.z_std.numpy() + vae.z_mean.numpy()
+        return torch.from_numpy(dec(z.astype(np.float32)))[None]
 
     def _trim(self) -> None:
         """Keep only the audio the next window's context can reach."""
