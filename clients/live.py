@@ -29,13 +29,19 @@ def serve(args: argparse.Namespace) -> None:
     token = args.token or os.environ.get("POSETALK_TOKEN") or None
     config = ServerConfig(
         host=args.host, port=args.port, token=token, size=args.size, image=args.image,
-        max_sessions=args.max_sessions, ice=args.ice, margin_ms=args.margin_ms,
+        max_sessions=args.max_sessions, ice=args.ice, margin_ms=args.margin_ms, idle_timeout_s=args.idle_timeout,
         limits=UploadLimits(max_bytes=args.max_upload_mb * 2**20, max_side=args.max_image_side),
+        cert=args.cert, key=args.key, self_signed=args.self_signed,
     )  # fmt: skip
     config.check()  # before loading anything: an unsafe setting fails at once
 
     def ready(server: Server) -> None:
         print(f"posetalk is serving: open {server.url}", flush=True)
+        if server.tls is not None:
+            print(f"  certificate {server.tls.cert}", flush=True)
+            print(f"  SHA-256 fingerprint {server.tls.fingerprint}", flush=True)
+            if args.self_signed:
+                print("  (self-signed: the browser warns once; check that it shows this fingerprint)", flush=True)
         print("  (Ctrl-C stops it)", flush=True)
 
     print("loading the models and preparing the portrait…", flush=True)
@@ -125,6 +131,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="media addresses: host (network interfaces + 127.0.0.1) or loopback only")  # fmt: skip
     s.add_argument("--margin-ms", type=float, default=40.0,
                    help="send each frame this long after it is due: slack for a busy machine")  # fmt: skip
+    s.add_argument("--idle-timeout", type=float, default=10.0,
+                   help="release a WebRTC peer whose microphone has sent nothing for this many seconds")  # fmt: skip
+    s.add_argument("--cert", help="PEM certificate (chain): serve https:// (needs --key)")
+    s.add_argument("--key", help="PEM private key of --cert")
+    s.add_argument("--self-signed", action="store_true",
+                   help="serve https:// with a self-signed certificate (kept in the posetalk cache)")  # fmt: skip
     _engine_args(s)
     s.set_defaults(func=serve)
 

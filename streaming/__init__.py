@@ -12,7 +12,8 @@ Modules:
                audio that came too late); no asyncio, exhaustively tested
   ``tracks``   ``SessionMedia`` (the one consumer of ``Session.frames()``, fanning frames out to the
                tracks and to sinks) and the self-pacing aiortc video and audio tracks; the
-               microphone pump (a remote audio track into ``Session.push_audio``)
+               microphone pump (a remote audio track into ``Session.push_audio``, and the idle
+               timeout that tells a vanished peer)
   ``server``   the aiohttp app: POST /offer, the WebSocket (control, and raw PCM in / frames out),
                portraits, /metrics, /healthz, the page; token, limits and error answers
   ``checks``   ``ServerConfig`` and the checks on what clients send (each a 400 with its reason)
@@ -20,6 +21,7 @@ Modules:
                protocol
   ``avatars``  uploaded portraits: limits, prepared once, cached by content
   ``ice``      which addresses media may use (host interfaces, or loopback only)
+  ``tls``      https://: the user's certificate, or a self-signed one kept in the cache and reused
   ``inputs``   a file or this machine's microphone into a session; a file as a WebRTC microphone
   ``outputs``  an mp4 (PyAV, in its own thread) and a virtual camera (pyvirtualcam, if installed)
   ``metrics``  Prometheus text

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from aiortc.sdp import SessionDescription
 from posetalk.models.errors import ServerConfigError, SignalingError
-from posetalk.streaming import ice
+from posetalk.streaming import ice, tls
 from posetalk.streaming.avatars import UploadLimits
 
 
@@ -27,7 +27,18 @@ class ServerConfig:
     ice: str = "host"  # streaming.ice modes: "host" or "loopback"
     margin_ms: float = 40.0  # send time after a frame's due time (slack for a late engine tick)
     connect_timeout_s: float = 20.0  # a WebRTC peer that has not connected by then is released
+    # A connected WebRTC peer whose microphone has sent nothing for this long (after its first
+    # packet) is released: a browser sends a packet every 20 ms, silence included, so a gap this
+    # long means it vanished; ICE consent checks would notice only after ~30 s.
+    idle_timeout_s: float = 10.0
     stats_interval_s: float = 1.0
+    cert: str | None = None  # PEM certificate (chain): serve https:// (needs ``key``)
+    key: str | None = None  # PEM private key of ``cert``
+    self_signed: bool = False  # serve https:// with a self-signed certificate (streaming.tls)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.self_signed or self.cert is not None
 
     def check(self) -> None:
         """ServerConfigError for unsafe or impossible settings."""
@@ -44,6 +55,18 @@ class ServerConfig:
             raise ServerConfigError(f"ice must be one of {', '.join(ice.MODES)}, got {self.ice!r}")
         if self.max_sessions < 1 or not 64 <= self.size <= 2048:
             raise ServerConfigError(f"invalid server settings: {self}")
+        if not self.idle_timeout_s > 0 or not self.connect_timeout_s > 0:
+            raise ServerConfigError("the connect and idle timeouts must be positive seconds")
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            given, missing = ("--cert", "--key") if self.key is None else ("--key", "--cert")
+            raise ServerConfigError(f"{given} needs {missing}: https:// takes a PEM certificate and its key")
+        if self.self_signed and self.cert is not None:
+            raise ServerConfigError("--self-signed makes its own certificate: give it or --cert/--key, not both")
+        if self.cert is not None and self.key is not None:
+            tls.context(self.cert, self.key)  # a file that is missing, unreadable or not a pair fails here
 
 
 def error_response(status: int, message: str) -> web.Response:

@@ -1,5 +1,6 @@
 """`posetalk serve`: the aiohttp server (WebRTC signaling, WebSocket control and PCM, portraits,
-/metrics, /healthz, the browser page).
+/metrics, /healthz, the browser page), over http:// or, with a certificate, https:// (streaming.tls:
+browsers give the page the microphone only on https:// or on localhost).
 
 Endpoints (every one needs the token when the server has one; see ``ServerConfig``):
 
@@ -26,7 +27,11 @@ Control messages (JSON text, both kinds of WebSocket): {"type": "prompt", "text"
 {"type": "stats", ...} every ``stats_interval`` seconds and {"type": "error", "error"} for a bad
 message. HTTP errors are JSON {"error": "..."}: 400 malformed JSON/SDP/parameters, 401 token,
 403 a loopback-only server addressed by another name, 404 unknown avatar or session, 413 upload
-too large, 422 a portrait without a usable face, 503 session limit."""
+too large, 422 a portrait without a usable face, 503 session limit.
+
+A WebRTC peer is released when its connection fails or closes, when it has not connected within
+``connect_timeout_s``, and when its microphone has sent nothing for ``idle_timeout_s`` after its
+first packet (a vanished browser; counted as sessions_closed_idle in /metrics)."""
 
 from __future__ import annotations
 
@@ -55,7 +60,7 @@ from posetalk.models.errors import (
     SignalingError,
     UnknownAvatarError,
 )
-from posetalk.streaming import ice, metrics
+from posetalk.streaming import ice, metrics, tls
 from posetalk.streaming.avatars import DEFAULT, AvatarStore
 from posetalk.streaming.checks import (
     ServerConfig,
@@ -67,7 +72,14 @@ from posetalk.streaming.checks import (
     supplied_token,
 )
 from posetalk.streaming.peers import FrameOptions, FrameStream, Peer, check_prompt
-from posetalk.streaming.tracks import SessionAudioTrack, SessionMedia, SessionVideoTrack, media_stats, pump_microphone
+from posetalk.streaming.tracks import (
+    MicrophoneIdleError,
+    SessionAudioTrack,
+    SessionMedia,
+    SessionVideoTrack,
+    media_stats,
+    pump_microphone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +105,7 @@ class Server:
         self.app = self._make_app()
         self._runner: web.AppRunner | None = None
         self.port = config.port
+        self.tls: tls.Tls | None = None  # set by start() when the config asks for https://
 
     @property
     def url(self) -> str:
@@ -101,17 +114,27 @@ class Server:
             host = socket.gethostname()
         host = f"[{host}]" if ":" in host else host
         query = f"?token={self.config.token}" if self.config.token else ""
-        return f"http://{host}:{self.port}/{query}"
+        scheme = "https" if self.config.uses_tls else "http"
+        return f"{scheme}://{host}:{self.port}/{query}"
 
     async def start(self) -> None:
-        self.config.check()
-        ice.set_mode(self.config.ice)
+        c = self.config
+        c.check()
+        # Before the engine starts, so that a certificate that cannot be made fails with nothing to
+        # undo; a key is made or read from disk: off the event loop.
+        self.tls = await asyncio.get_running_loop().run_in_executor(
+            None, tls.setup, c.host, c.cert, c.key, c.self_signed
+        )
+        if self.tls is not None:
+            log.info("serving https:// with %s (SHA-256 %s)", self.tls.cert, self.tls.fingerprint)
+        ice.set_mode(c.ice)
         if self._own_engine:
             await self.engine.start()
         await self.avatars.add_default(self.config.image)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        context = self.tls.context if self.tls is not None else None
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=context)
         await site.start()
         addresses = self._runner.addresses
         if addresses:
@@ -324,7 +347,7 @@ class Server:
         @pc.on("track")
         def on_track(track: Any) -> None:
             if track.kind == "audio":
-                peer.spawn(pump_microphone(track, peer.session), "microphone")
+                peer.spawn(self._listen(peer, track), "microphone")
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -347,6 +370,16 @@ class Server:
         local = pc.localDescription
         return web.json_response({"sdp": local.sdp, "type": local.type, "session": peer.key,
                                   "latency_ms": self.engine.latency_ms + self.config.margin_ms})  # fmt: skip
+
+    async def _listen(self, peer: Peer, track: Any) -> None:
+        """The peer's microphone into its session; a microphone gone quiet means the peer vanished
+        (see ``ServerConfig.idle_timeout_s``): release it as a disconnect would."""
+        try:
+            await pump_microphone(track, peer.session, idle_timeout_s=self.config.idle_timeout_s)
+        except MicrophoneIdleError as exc:
+            if not peer.closed:
+                self.counters["sessions_closed_idle"] += 1
+                await peer.close(f"{exc}: the peer is taken to have gone")
 
     async def _connect_deadline(self, peer: Peer) -> None:
         """Release a peer that never connects (it went away between offer and ICE)."""

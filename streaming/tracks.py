@@ -9,7 +9,8 @@ returns it stamped with the slot's sample count (see ``pacing`` for the policies
 clock is the engine's, so the tracks and the engine agree on time.
 
 ``pump_microphone`` is the other direction: a remote audio track (a browser's microphone) into
-``Session.push_audio`` at whatever rate and layout it arrives (the session resamples to 16 kHz)."""
+``Session.push_audio`` at whatever rate and layout it arrives (the session resamples to 16 kHz);
+it also notices a microphone that has stopped (``MicrophoneIdleError``)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from posetalk.engine import Output, Session
 from posetalk.engine.clock import FRAME, Clock
-from posetalk.models.errors import PosetalkError
+from posetalk.models.errors import PosetalkError, StreamingError
 from posetalk.streaming.pacing import (
     AUDIO_PACKET,
     AUDIO_RATE,
@@ -246,24 +247,46 @@ def frame_pcm(frame: av.AudioFrame) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(pcm), int(frame.sample_rate)
 
 
-async def pump_microphone(track: RemoteTrack, session: Session) -> int:
+class MicrophoneIdleError(StreamingError):
+    """A remote microphone that had been sending delivered nothing for the idle timeout.
+
+    (Beside the pump rather than in models/errors.py: only the server, which asks for the
+    timeout, ever sees it.)"""
+
+
+async def pump_microphone(track: RemoteTrack, session: Session, idle_timeout_s: float | None = None) -> int:
     """Push a remote audio track into ``session`` until the track or the session ends; returns
-    the number of frames pushed."""
+    the number of frames pushed.
+
+    With ``idle_timeout_s``: MicrophoneIdleError once no frame has come for that long after the
+    first one. A connected browser's microphone sends a packet every 20 ms, silence included, so
+    such a gap means the peer has gone (network lost, lid shut) long before ICE consent checks
+    notice (~30 s). Before the first frame the wait is unbounded: connecting has its own limit."""
     n = 0
-    while not session.closed:
-        try:
-            frame = await track.recv()
-        except MediaStreamError:
-            break
-        if not isinstance(frame, av.AudioFrame):
-            continue
-        pcm, rate = frame_pcm(frame)
-        try:
-            session.push_audio(pcm, rate)
-        except PosetalkError as exc:  # closed meanwhile, or unusable audio: stop listening
-            log.info("session %s: microphone stopped: %s", session.id, exc)
-            break
-        n += 1
+    loop = asyncio.get_running_loop()
+    quiet = asyncio.timeout(None)  # rescheduled at every frame
+    try:
+        async with quiet:
+            while not session.closed:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    break
+                if idle_timeout_s is not None:
+                    quiet.reschedule(loop.time() + idle_timeout_s)
+                if not isinstance(frame, av.AudioFrame):
+                    continue
+                pcm, rate = frame_pcm(frame)
+                try:
+                    session.push_audio(pcm, rate)
+                except PosetalkError as exc:  # closed meanwhile, or unusable audio: stop listening
+                    log.info("session %s: microphone stopped: %s", session.id, exc)
+                    break
+                n += 1
+    except TimeoutError:
+        if quiet.expired():
+            raise MicrophoneIdleError(f"no microphone audio for {idle_timeout_s:g} s (after {n} frames)") from None
+        raise
     return n
 
 
@@ -288,5 +311,5 @@ def media_stats(media: SessionMedia) -> dict[str, Any]:
     }
 
 
-__all__ = ["SessionAudioTrack", "SessionMedia", "SessionVideoTrack", "Sink", "frame_pcm", "media_stats",
-           "pump_microphone"]  # fmt: skip
+__all__ = ["MicrophoneIdleError", "SessionAudioTrack", "SessionMedia", "SessionVideoTrack", "Sink", "frame_pcm",
+           "media_stats", "pump_microphone"]  # fmt: skip

@@ -2,7 +2,7 @@
 everywhere (and none at all refused off loopback), 400 for malformed JSON/SDP/parameters, 404 for
 unknown avatars and sessions, 413 for uploads past the limits, 422 for a portrait without a face,
 503 at the session limit; the WebSocket PCM session and its control messages; /metrics; /healthz;
-the page; a peer that never connects is released."""
+the page; a peer that never connects is released, and so is one whose microphone stops (it vanished)."""
 
 from __future__ import annotations
 
@@ -19,18 +19,21 @@ import pytest
 from posetalk.models.errors import ServerConfigError
 from posetalk.models.face.params import BLENDSHAPE_NAMES
 from posetalk.streaming.avatars import UploadLimits
+from posetalk.streaming.inputs import FileAudioTrack
 from posetalk.streaming.peers import AUDIO_TAG, VIDEO_TAG
 from posetalk.streaming.server import ServerConfig
 from posetalk.tests.engine_fixtures import buzz
 from posetalk.tests.streaming_fixtures import ServerThread, pcm16, png_bytes, server_thread
 
 TOKEN = "test-token-5f2a"
+IDLE_S = 1.5
 
 
 @pytest.fixture(scope="module")
 def srv() -> Iterator[ServerThread]:
     limits = UploadLimits(max_bytes=300_000, max_side=1024)
-    with server_thread(max_sessions=2, limits=limits, connect_timeout_s=1.0) as t:  # the engine allows 8
+    # The engine allows 8 sessions; a 1.5 s idle timeout lets a vanished peer be seen in the test's time.
+    with server_thread(max_sessions=2, limits=limits, connect_timeout_s=1.0, idle_timeout_s=IDLE_S) as t:
         yield t
 
 
@@ -182,6 +185,75 @@ def test_a_peer_that_never_connects_is_released(srv: ServerThread) -> None:
         time.sleep(0.2)
     assert sessions(srv) == 0  # connect timeout 1 s
     assert srv.server is not None and key not in srv.server.peers
+
+
+class VanishingMicrophone(FileAudioTrack):
+    """Sends speech until ``vanish()``, then nothing more and no goodbye: what the server sees of
+    a browser whose network went away (its peer connection stays open on this side)."""
+
+    def __init__(self) -> None:
+        super().__init__(buzz(60.0), lead_s=0.0)
+        self.gone = False
+        self.last_sent = 0.0  # time.monotonic() of the last frame handed to the sender
+        self._never = asyncio.Event()
+
+    def vanish(self) -> None:
+        self.gone = True
+
+    async def recv(self) -> Any:
+        if self.gone:
+            await self._never.wait()
+        frame = await super().recv()
+        self.last_sent = time.monotonic()
+        return frame
+
+
+def test_a_peer_whose_microphone_stops_is_released_after_the_idle_timeout(srv: ServerThread) -> None:
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    assert srv.server is not None
+    server = srv.server
+    idle_before = server.counters["sessions_closed_idle"]
+    heard: dict[str, int] = {}
+    server.taps.append(lambda key, out: heard.update({key: heard.get(key, 0) + 1}) if abs(out.audio).max() > 0.01
+                       else None)  # fmt: skip
+
+    async def run() -> tuple[str, float, str]:
+        pc = RTCPeerConnection()  # this side never hangs up (until the end of the test)
+        mic = VanishingMicrophone()
+        pc.addTrack(mic)
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        status, body = await fetch("POST", srv.base + "offer", json={"sdp": pc.localDescription.sdp, "type": "offer"})
+        assert status == 200, body
+        key = str(body["session"])
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="answer"))
+        try:
+            deadline = time.monotonic() + 30
+            while heard.get(key, 0) < 5:  # the server hears the speech: the microphone is pumped
+                assert time.monotonic() < deadline, "the server never heard the microphone"
+                await asyncio.sleep(0.02)
+            peer = server.peers[key]
+            mic.vanish()
+            await asyncio.sleep(0.1)  # a frame the sender had already asked for goes out
+            while key in server.peers and time.monotonic() - mic.last_sent < 20:
+                await asyncio.sleep(0.02)
+            released_s = time.monotonic() - mic.last_sent
+        finally:
+            await pc.close()
+        return key, released_s, peer.close_reason
+
+    try:
+        key, released_s, reason = arun(run())
+    finally:
+        server.taps.clear()
+    print({"released_after_last_packet_s": round(released_s, 2)})
+    assert key not in server.peers and sessions(srv) == 0
+    assert IDLE_S - 0.1 <= released_s < IDLE_S + 2.0  # ICE consent would have taken ~30 s
+    assert server.counters["sessions_closed_idle"] == idle_before + 1
+    status, text = arun(fetch("GET", srv.base + "metrics"))
+    assert f'posetalk_server_events_total{{event="sessions_closed_idle"}} {idle_before + 1}' in text.decode()
+    assert reason.startswith(f"no microphone audio for {IDLE_S:g} s"), reason
 
 
 # -- portraits ---------------------------------------------------------------------------------
