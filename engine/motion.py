@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from posetalk.models.audio.mel import StreamingMel
-from posetalk.models.motion.infer import MotionModel
+from posetalk.models.motion.infer import MotionModel, seal_closures
 from posetalk.models.motion.nets import MELS_PER_FRAME, N_MOUTH
 from posetalk.models.motion.stream import NetStep  # the batched NumPy step; its states are swapped per round
 
@@ -92,6 +92,7 @@ class MotionRunner:
         with self._lock:
             c = _run(self.coarse, [s.coarse for s in states], mels, pose_gaze.astype(np.float32))
             r = _run(self.refine, [s.refine for s in states], mels, np.ascontiguousarray(c[:, :N_MOUTH]))
+        r = seal_closures(r, self.model.closure_ramp)
         for s in states:
             s.steps += 1
         return np.concatenate([r[:, :N_MOUTH], c[:, N_MOUTH:]], 1).astype(np.float32)

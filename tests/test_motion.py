@@ -152,3 +152,23 @@ def test_closure_losses_close_the_lips_not_the_jaw(tiny_run: Path) -> None:
         assert grad is not None
         assert float(grad[..., 1].abs().sum()) > 0, name  # it does move the closure fraction
         assert float(grad[..., 0].abs().sum()) == 0.0, name  # and never the jaw
+
+
+def test_sealing_closes_confident_closures_and_opens_unsure_ones() -> None:
+    from posetalk.models.motion.evaluate import CLOSED, LipMesh
+    from posetalk.models.motion.infer import seal_closures
+
+    mesh = LipMesh()
+    w = np.zeros((3, 21), np.float32)
+    w[:, INDEX["jawOpen"]] = 0.3
+    w[:, INDEX["mouthFunnel"]] = 0.2
+    w[:, INDEX["mouthClose"]] = 0.3 * np.array([0.05, 0.2, 0.5])  # closure fractions: unsure, halfway, confident
+    w[:, INDEX["mouthFunnel"]] *= 1 - np.array([0.05, 0.2, 0.5])  # as FrameNet.shapes leaves it
+    sealed = seal_closures(w, (0.1, 0.35))
+    gap = mesh.gap(sealed)
+    assert gap[2] < CLOSED < mesh.gap(w)[2]  # confident: sealed shut (it was open)
+    assert CLOSED < gap[1] < mesh.gap(w)[1]  # halfway up the ramp: closer, still open
+    # Below the ramp no closure at all: mouthClose 0, the funnel at its full (unshrunk) weight, the jaw as it was.
+    np.testing.assert_allclose(sealed[0, [INDEX["jawOpen"], INDEX["mouthClose"], INDEX["mouthFunnel"]]], [0.3, 0, 0.2],
+                               atol=1e-6)  # fmt: skip
+    np.testing.assert_array_equal(seal_closures(w, (0.0, 1.0)), w)

@@ -36,10 +36,37 @@ def frame_rms(audio: np.ndarray, frames: int) -> np.ndarray:
     return np.sqrt((padded.reshape(frames, -1) ** 2).mean(1))
 
 
+# RefineNet's closure fraction (mouthClose / jawOpen) read through a ramp: at or below the first
+# value the lips stay as predicted, at or above the second they seal. Trained against a fraction that
+# is 1 on the frames of a p/b/m and 0 elsewhere, the net answers with its confidence, which on an
+# uncertain bilabial spreads over two or three frames at 0.3-0.5 and never shuts the lips; the ramp
+# turns a confident-enough dip into a closure. Chosen on the validation voices (MODEL_CARD.md).
+CLOSURE_RAMP = (0.1, 0.35)
+JAW, CLOSE, FUNNEL = INDEX["jawOpen"], INDEX["mouthClose"], INDEX["mouthFunnel"]
+
+
+def seal_closures(w: np.ndarray, ramp: tuple[float, float] = CLOSURE_RAMP) -> np.ndarray:
+    """(..., >= 3) mouth weights with the closure fraction mapped through ``ramp`` (lo, hi):
+    mouthClose = jawOpen x ramp(fraction), and mouthFunnel shrinks with it as FrameNet.shapes
+    makes it. ``ramp`` (0, 1) changes nothing."""
+    lo, hi = ramp
+    if (lo, hi) == (0.0, 1.0):
+        return w
+    out = np.array(w, np.float32)
+    jaw = out[..., JAW]
+    frac = np.clip(out[..., CLOSE] / np.maximum(jaw, 1e-6), 0.0, 1.0)
+    funnel = out[..., FUNNEL] / np.maximum(1.0 - frac, 1e-3)
+    sealed = np.clip((frac - lo) / (hi - lo), 0.0, 1.0)
+    out[..., CLOSE] = jaw * sealed
+    out[..., FUNNEL] = np.minimum(funnel, 1.0) * (1.0 - sealed)
+    return out
+
+
 @dataclass
 class MotionModel:
     coarse: FrameNet
     refine: FrameNet
+    closure_ramp: tuple[float, float] = CLOSURE_RAMP  # (0, 1): RefineNet's fraction as it is
 
     @classmethod
     def load(cls, folder: str | Path = WEIGHTS, device: str = "cpu") -> MotionModel:
@@ -72,6 +99,8 @@ class MotionModel:
             r, _, _ = self.refine(mel, y[..., :N_MOUTH], lookahead)
             out = torch.cat([advance(r, lookahead), out[..., N_MOUTH:]], -1)
         result = out[0].cpu().numpy().astype(np.float32)
+        if refine:
+            result = seal_closures(result, self.closure_ramp)
         result[silent_frames(audio, t), :N_MOUTH] = 0.0
         return result
 

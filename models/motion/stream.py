@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from posetalk.models.motion.infer import SAMPLES_PER_FRAME, MotionModel, silent_frames
+from posetalk.models.motion.infer import SAMPLES_PER_FRAME, MotionModel, seal_closures, silent_frames
 from posetalk.models.motion.nets import MELS_PER_FRAME, N_MELS, N_MOUTH, FrameNet
 from scipy.special import erf, expit, logit
 
@@ -133,7 +133,7 @@ class MotionStream:
             frame = self.history[:, :MELS_PER_FRAME].T[None]  # (1, 4, 80)
             self.history = self.history[:, MELS_PER_FRAME:]
             c = self.coarse(frame, self.pose_gaze)
-            r = self.refine(frame, c[:, :N_MOUTH])
+            r = seal_closures(self.refine(frame, c[:, :N_MOUTH]), self.model.closure_ramp)
             self.steps += 1
             self.last = np.concatenate([r, c[:, N_MOUTH:]], -1)[0]
             if self.steps > self.lookahead:

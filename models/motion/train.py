@@ -19,6 +19,7 @@ the end; a run resumes from them. Progress goes to the terminal, a CSV and a PNG
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -204,14 +205,17 @@ def _batches(ds: WindowDataset, batch: int, rng: np.random.Generator):  # type: 
 def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: bool = True,
-    noise: float = 0.0,
+    noise: float = 0.0, width: int | None = None, layers: int | None = None,
 ) -> dict[str, float]:  # fmt: skip
-    """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``."""
+    """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
+    ``layers`` change CoarseNet's size from its default (a resumed run keeps its checkpoint's)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     ds = WindowDataset(data, "train", frames=frames, seed=seed)
-    coarse, refine = coarse_net().to(device), refine_net().to(device)
+    cfg = coarse_net().cfg
+    cfg = dataclasses.replace(cfg, width=width or cfg.width, layers=cfg.layers if layers is None else layers)
+    coarse, refine = coarse_net(cfg).to(device), refine_net().to(device)
     params = list(coarse.parameters()) + list(refine.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     step = 0
