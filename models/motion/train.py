@@ -79,7 +79,7 @@ TILT = 0.75  # spectral tilt: ± up to this (natural log units) from the lowest 
 GAIN = 1.0  # level: ± up to this (natural log units, 1.0 = 8.7 dB)
 
 
-def speaker_warp(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def speaker_warp(mel: torch.Tensor, gen: torch.Generator, warp: float = WARP) -> torch.Tensor:
     """A random speaker and channel per window of a (B, 80, F) log-mel batch: the frequency axis
     scaled (vocal tract length perturbation), a spectral tilt and a gain. The corpus has few voices
     that sound like people; this makes more of them."""
@@ -87,7 +87,7 @@ def speaker_warp(mel: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
     b, n, _ = mel.shape
     centres = mel_centres()
-    alpha = 1.0 + WARP * (2 * torch.rand(b, generator=gen).numpy() - 1)
+    alpha = 1.0 + warp * (2 * torch.rand(b, generator=gen).numpy() - 1)
     pos = np.stack([np.interp(centres / a, centres, np.arange(n)) for a in alpha])  # (B, 80) source bins
     pos_t = torch.as_tensor(pos, dtype=mel.dtype, device=mel.device)
     lo = pos_t.floor().long().clamp(0, n - 1)
@@ -138,7 +138,7 @@ def noise_mix(audio: torch.Tensor, gen: torch.Generator, share: float) -> torch.
 
 def losses(
     coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str,
-    gen: torch.Generator | None = None, noise: float = 0.0,
+    gen: torch.Generator | None = None, noise: float = 0.0, warp: float = WARP,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """The training losses of one batch at one lookahead (with ``gen``: a random speaker warp, and
     noise in a ``noise`` share of the windows)."""
@@ -152,7 +152,7 @@ def losses(
     phone = batch["phone"].to(device)
     mel = mel_of(audio)
     if gen is not None:
-        mel = speaker_warp(mel, gen)
+        mel = speaker_warp(mel, gen, warp)
     pose_gaze = torch.cat([batch["pose"], batch["gaze"]], -1).to(device)
     y, c_aux, _ = coarse(mel, delay(pose_gaze, lookahead), lookahead)
     c_out = advance(y, lookahead)
@@ -204,7 +204,7 @@ def _batches(ds: WindowDataset, batch: int, rng: np.random.Generator):  # type: 
 
 def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
-    seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: bool = True,
+    seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: float = WARP,
     noise: float = 0.0, width: int | None = None, layers: int | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
@@ -251,7 +251,7 @@ def train_motion(
         for g in opt.param_groups:
             g["lr"] = lr_now
         coarse.train(), refine.train()
-        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise)
+        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp)
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
