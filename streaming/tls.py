@@ -114,9 +114,10 @@ def _canonical(name: str) -> str:
 
 
 def cache_folder() -> Path:
-    """Where the self-signed pair is kept: the posetalk cache (the one models/render/avatar.py uses)."""
-    root = os.environ.get("POSETALK_CACHE") or Path.home() / ".cache" / "posetalk"
-    return Path(root) / "tls"
+    """Where the self-signed pair is kept: under the posetalk cache folder."""
+    from posetalk.models.render.avatar import cache_root
+
+    return cache_root() / "tls"
 
 
 def self_signed(names: list[str], folder: Path | None = None) -> tuple[Path, Path]:

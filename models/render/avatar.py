@@ -78,9 +78,13 @@ class Avatar:
         return cls(**kw)
 
 
+def cache_root() -> Path:
+    """posetalk's cache folder: $POSETALK_CACHE, else ~/.cache/posetalk (prepared portraits, TLS)."""
+    return Path(os.environ.get("POSETALK_CACHE") or Path.home() / ".cache" / "posetalk")
+
+
 def cache_dir() -> Path:
-    root = os.environ.get("POSETALK_CACHE") or Path.home() / ".cache" / "posetalk"
-    path = Path(root) / "avatars"
+    path = cache_root() / "avatars"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
