@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     tm.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     tm.add_argument("--noise", type=float, default=0.0, help="share of windows with noise mixed in on the fly (0-1)")
-    tm.add_argument("--warp", type=float, default=0.12, help="speaker warp: frequencies scaled by 1 ± up to this (0: off)")
+    tm.add_argument("--warp", type=float, default=0.12, help="speaker warp: frequencies scaled by 1 ± this (0: off)")
     tm.add_argument("--width", type=int, help="CoarseNet's channels and GRU size (default 256)")
     tm.add_argument("--layers", type=int, help="CoarseNet's causal convolutions at the frame rate (default 2)")
     tm.set_defaults(func=_train)
