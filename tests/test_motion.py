@@ -172,3 +172,14 @@ def test_sealing_closes_confident_closures_and_opens_unsure_ones() -> None:
     np.testing.assert_allclose(sealed[0, [INDEX["jawOpen"], INDEX["mouthClose"], INDEX["mouthFunnel"]]], [0.3, 0, 0.2],
                                atol=1e-6)  # fmt: skip
     np.testing.assert_array_equal(seal_closures(w, (0.0, 1.0)), w)
+
+
+def test_noise_mix_adds_noise_at_the_stated_snr_to_its_share_of_windows() -> None:
+    from posetalk.models.motion.train import NOISE_SNR, noise_mix
+
+    gen = torch.Generator().manual_seed(0)
+    audio = torch.randn(16, 16000, generator=gen) * 0.05
+    np.testing.assert_array_equal(noise_mix(audio, gen, 0.0).numpy(), audio.numpy())  # share 0: untouched
+    mixed = noise_mix(audio, gen, 1.0)
+    snr = 10 * torch.log10(audio.pow(2).mean(1) / (mixed - audio).pow(2).mean(1))
+    assert bool((snr > NOISE_SNR[0] - 0.5).all()) and bool((snr < NOISE_SNR[1] + 0.5).all()), snr

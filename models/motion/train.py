@@ -107,26 +107,26 @@ NOISE_SNR = (0.0, 20.0)  # dB, uniform
 
 def noise_mix(audio: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
     """(B, N) windows with noise added to a random ``share`` of them, at NOISE_SNR: babble made of
-    two to five other windows of the batch (circularly shifted), or white or pink noise. The
-    corpus's own augmentation gives each utterance one fixed noise; this gives every window a
-    fresh one, and babble of the corpus's own voices (the test uses a synthetic talker's)."""
+    two to five other windows of the batch (circularly shifted), or one of the corpus's noise kinds
+    (models/data/noise.py: white, pink, brown, hum, fan, keyboard, music, and speech-shaped noise
+    modulated like syllables, which is what the evaluation's babble is). The corpus's own
+    augmentation gives each utterance one fixed noise, and its babble is always real talkers; this
+    gives every window a fresh one."""
+    from posetalk.models.data.noise import NOISE_KINDS, make_noise
+
     b, n = audio.shape
     power = (audio**2).mean(1).clamp_min(1e-8)  # whole-window power (pauses included)
     noise = torch.zeros_like(audio)
     for i in range(b):
-        kind = float(torch.rand((), generator=gen))
-        if kind < 0.6 and b > 1:
+        if float(torch.rand((), generator=gen)) < 0.4 and b > 1:
             k = int(torch.randint(2, 6, (), generator=gen))
             for j in torch.randint(1, b, (k,), generator=gen).tolist():
                 shift = int(torch.randint(0, n, (), generator=gen))
                 noise[i] += torch.roll(audio[(i + j) % b], shift) / power[(i + j) % b].sqrt()
         else:
-            white = torch.randn(n, generator=gen).to(audio.device)
-            if kind < 0.8:  # pink: 1/f power
-                spec = torch.fft.rfft(white)
-                spec = spec / torch.arange(1, len(spec) + 1, device=audio.device).sqrt()
-                white = torch.fft.irfft(spec, n)
-            noise[i] = white
+            rng = np.random.default_rng(int(torch.randint(0, 2**31, (), generator=gen)))
+            kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
+            noise[i] = torch.from_numpy(make_noise(n, rng, kind).astype(np.float32)).to(audio.device)
     noise = noise / (noise**2).mean(1, keepdim=True).clamp_min(1e-12).sqrt()
     lo, hi = NOISE_SNR
     snr = lo + (hi - lo) * torch.rand(b, generator=gen).to(audio.device)
