@@ -183,3 +183,15 @@ def test_noise_mix_adds_noise_at_the_stated_snr_to_its_share_of_windows() -> Non
     mixed = noise_mix(audio, gen, 1.0)
     snr = 10 * torch.log10(audio.pow(2).mean(1) / (mixed - audio).pow(2).mean(1))
     assert bool((snr > NOISE_SNR[0] - 0.5).all()) and bool((snr < NOISE_SNR[1] + 0.5).all()), snr
+
+
+def test_smoothed_spectra_keep_their_shape_and_level_and_lose_detail() -> None:
+    from posetalk.models.motion.train import smooth_spectra
+
+    gen = torch.Generator().manual_seed(0)
+    mel = torch.randn(4, 80, 100, generator=gen) - 5.0
+    assert torch.equal(smooth_spectra(mel, gen, 0.0), mel)
+    out = smooth_spectra(mel, gen, 1.0)
+    assert out.shape == mel.shape and abs(float(out.mean() - mel.mean())) < 0.05
+    detail = lambda x: float(x.diff(dim=1).abs().mean())  # noqa: E731  # bin-to-bin change
+    assert detail(out) < 0.6 * detail(mel)

@@ -102,6 +102,29 @@ def speaker_warp(mel: torch.Tensor, gen: torch.Generator, warp: float = WARP) ->
     return torch.clamp(warped + tilt + gain, min=floor)
 
 
+SMOOTH_SIGMA = (0.5, 2.0)  # mel bins (frequency) of the Gaussian smoothing; a quarter of that in mel frames (time)
+
+
+def smooth_spectra(mel: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
+    """A random ``share`` of a (B, 80, F) log-mel batch smoothed along frequency (sigma drawn from
+    SMOOTH_SIGMA bins) and a little along time: the over-smoothed envelopes and trajectories of
+    statistical parametric voices (HMM/clustergen: the held-out CMU ARCTIC voices are all of that
+    kind, and no training voice is)."""
+    b, n, f = mel.shape
+    out = mel.clone()
+    for i in torch.nonzero(torch.rand(b, generator=gen) < share).flatten().tolist():
+        lo, hi = SMOOTH_SIGMA
+        sigma = lo + (hi - lo) * float(torch.rand((), generator=gen))
+        for axis, s in ((0, sigma), (1, sigma / 4)):
+            r = max(1, int(round(3 * s)))
+            k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=mel.dtype) / s) ** 2)
+            k = (k / k.sum()).to(mel.device)
+            x = out[i] if axis == 1 else out[i].T  # rows are filtered along their last axis
+            y = F.conv1d(F.pad(x[:, None], (r, r), mode="replicate"), k[None, None])[:, 0]
+            out[i] = y if axis == 1 else y.T
+    return out
+
+
 NOISE_SNR = (0.0, 20.0)  # dB, uniform
 
 
@@ -138,7 +161,7 @@ def noise_mix(audio: torch.Tensor, gen: torch.Generator, share: float) -> torch.
 
 def losses(
     coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str,
-    gen: torch.Generator | None = None, noise: float = 0.0, warp: float = WARP,
+    gen: torch.Generator | None = None, noise: float = 0.0, warp: float = WARP, smooth: float = 0.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """The training losses of one batch at one lookahead (with ``gen``: a random speaker warp, and
     noise in a ``noise`` share of the windows)."""
@@ -153,6 +176,8 @@ def losses(
     mel = mel_of(audio)
     if gen is not None:
         mel = speaker_warp(mel, gen, warp)
+        if smooth > 0:
+            mel = smooth_spectra(mel, gen, smooth)
     pose_gaze = torch.cat([batch["pose"], batch["gaze"]], -1).to(device)
     y, c_aux, _ = coarse(mel, delay(pose_gaze, lookahead), lookahead)
     c_out = advance(y, lookahead)
@@ -205,7 +230,7 @@ def _batches(ds: WindowDataset, batch: int, rng: np.random.Generator):  # type: 
 def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: float = WARP,
-    noise: float = 0.0, width: int | None = None, layers: int | None = None,
+    noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default (a resumed run keeps its checkpoint's)."""
@@ -251,7 +276,7 @@ def train_motion(
         for g in opt.param_groups:
             g["lr"] = lr_now
         coarse.train(), refine.train()
-        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp)
+        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp, smooth)
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
