@@ -104,7 +104,7 @@ def _eval_pose(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from posetalk.models.motion.evaluate import evaluate
 
-    evaluate(args.data, args.out, args.weights, args.limit)
+    evaluate(args.data, args.out, args.weights, args.limit, args.split)
 
 
 def _motion(args: argparse.Namespace) -> None:
@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--out", help="folder for eval_motion.json and eval_motion.png")
     em.add_argument("--weights", help="folder with the checkpoints (default: the shipped ones)")
     em.add_argument("--limit", type=int, default=200, help="at most this many test utterances")
+    em.add_argument("--split", default="test", choices=["test", "val"], help="held-out voices to measure on")
     em.set_defaults(func=_eval)
     ep = esub.add_parser("pose", help="pose model: prompt adherence, beat alignment, diversity, student vs teacher")
     ep.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")

@@ -68,17 +68,27 @@ def degrade(audio: np.ndarray, seed: int) -> np.ndarray:
 
 
 def evaluate(
-    data: str | Path, out: str | Path | None = None, weights: str | Path | None = None, limit: int = 200
-) -> dict[str, Any]:
-    """Metrics over up to ``limit`` test records; a table printed, JSON and plots in ``out``."""
+    data: str | Path, out: str | Path | None = None, weights: str | Path | None = None, limit: int = 200,
+    split: str = "test",
+) -> dict[str, Any]:  # fmt: skip
+    """Metrics over up to ``limit`` records of ``split`` (the held-out test voices; "val" for
+    choosing settings); a table printed, JSON and plots in ``out``."""
     model = MotionModel.load(weights) if weights else MotionModel.load()
     sync = _sync_model(weights)
     corpus = Corpus(data)
-    recs = [corpus.record(i) for i, x in enumerate(corpus.lines) if x["split"] == "test"][:limit]
+    recs = [corpus.record(i) for i, x in enumerate(corpus.lines) if x["split"] == split][:limit]
     if not recs:
-        raise ValueError(f"{data} has no test records")
+        raise ValueError(f"{data} has no {split} records")
     mesh = LipMesh()
-    results: dict[str, Any] = {"records": len(recs), "seconds": round(sum(r.duration for r in recs), 1)}
+    results: dict[str, Any] = {"split": split, "records": len(recs), "seconds": round(sum(r.duration for r in recs), 1),
+                               "closure_ramp": list(model.closure_ramp)}  # fmt: skip
+    # Each utterance's mouth targets are scaled by a random articulation (0.7-1.3) that its audio
+    # does not carry: the correlation of the targets at articulation 1 with the targets themselves
+    # is the ceiling of jawOpen r for any model of the audio.
+    at1 = [_at_articulation_1(r) for r in recs]
+    if all(a is not None for a in at1):
+        targets = np.concatenate([r.expression[:, INDEX["jawOpen"]] for r in recs])
+        results["jaw_r_ceiling_articulation"] = float(np.corrcoef(np.concatenate(at1), targets)[0, 1])  # type: ignore[arg-type]
     # The targets' own closure rate: the ceiling of the hit rate against this corpus's targets
     # (corpora made before the viseme rule dropped mouthFunnel at closures reach about 0.6).
     hits = [closure_hits(r, mesh.gap(r.expression)) for r in recs]
@@ -98,6 +108,9 @@ def evaluate(
                     plots = preds[:4]
     _print_table(results)
     print(f"the targets themselves close {results['targets_closure_hit_rate']:.0%} of bilabials")
+    if "jaw_r_ceiling_articulation" in results:
+        ceiling = results["jaw_r_ceiling_articulation"]
+        print(f"jawOpen r ceiling set by the targets' random articulation scale: {ceiling:.3f}")
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -105,6 +118,12 @@ def evaluate(
         _plot(recs[:4], plots, out / "eval_motion.png")
         print(f"wrote {out / 'eval_motion.json'} and {out / 'eval_motion.png'}")
     return results
+
+
+def _at_articulation_1(rec: Record) -> np.ndarray | None:
+    """The record's jawOpen targets divided by its articulation scale (None when not recorded)."""
+    a = rec.meta.get("style", {}).get("articulation")
+    return rec.expression[:, INDEX["jawOpen"]] / a if a else None
 
 
 def _metrics(recs, preds, audios, mesh, sync) -> dict[str, float]:  # type: ignore[no-untyped-def]
