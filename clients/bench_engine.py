@@ -47,12 +47,15 @@ def _to_48k_int16(audio: np.ndarray) -> np.ndarray:
     return pcm
 
 
-async def _realtime(avatar: Any, motion_model: Any, sessions: int, seconds: float) -> dict[str, Any]:
+async def _realtime(
+    avatar: Any, motion_model: Any, sessions: int, seconds: float, render_processes: int = 0
+) -> dict[str, Any]:
     """``sessions`` sessions fed in real time for ``seconds``; their figures."""
     from posetalk.engine import Engine, EngineConfig
 
     pcm = _to_48k_int16(_speech())
-    async with Engine(EngineConfig(max_sessions=sessions, head="auto"), motion_model=motion_model) as e:
+    cfg = EngineConfig(max_sessions=sessions, head="auto", render_processes=render_processes)
+    async with Engine(cfg, motion_model=motion_model) as e:
         opened = [await e.open_session(avatar) for _ in range(sessions)]
         await asyncio.sleep(1.0)  # warm up: first renders, caches
         e.stats.reset()
@@ -143,8 +146,11 @@ def _locate(frame_audio: np.ndarray, source: np.ndarray) -> int:
     raise RuntimeError("a frame's audio is not in what was pushed")
 
 
-def bench_engine(size: int = 512, hours: float = 1.0, max_sessions: int = 6, seconds: float = 8.0) -> dict[str, Any]:
-    """Run the three parts and print their numbers (see the module docstring)."""
+def bench_engine(
+    size: int = 512, hours: float = 1.0, max_sessions: int = 6, seconds: float = 8.0, render_processes: int = 0
+) -> dict[str, Any]:
+    """Run the three parts and print their numbers (see the module docstring); ``render_processes``
+    as EngineConfig's (0: render in the engine's threads); ``hours`` 0 skips the simulated session."""
     import skimage.data
     from posetalk.engine import run
     from posetalk.models.motion.infer import MotionModel
@@ -153,8 +159,10 @@ def bench_engine(size: int = 512, hours: float = 1.0, max_sessions: int = 6, sec
     avatar = prepare(skimage.data.astronaut(), size=size)  # type: ignore[no-untyped-call]
     motion_model = MotionModel.load()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"posetalk bench engine: {size}×{size} portrait, {os.cpu_count()} CPU cores (load average {load:.2f})")
-    one = run(_realtime(avatar, motion_model, 1, seconds))
+    where = f"{render_processes} render processes" if render_processes else "rendering in the engine's threads"
+    print(f"posetalk bench engine: {size}×{size} portrait, {os.cpu_count()} CPU cores (load average {load:.2f}), "
+          f"{where}")  # fmt: skip
+    one = run(_realtime(avatar, motion_model, 1, seconds, render_processes))
     print(f"  one session, {seconds:g} s of speech pushed in real time (20 ms chunks, 48 kHz int16):")
     for name, st in one["stages"].items():
         print(f"    {name:8s} {st}")
@@ -164,7 +172,7 @@ def bench_engine(size: int = 512, hours: float = 1.0, max_sessions: int = 6, sec
     results: dict[str, Any] = {"one": one, "realtime_sessions": 0}
     print("  sessions in real time:")
     for n in range(1, max_sessions + 1):
-        r = one if n == 1 else run(_realtime(avatar, motion_model, n, seconds))
+        r = one if n == 1 else run(_realtime(avatar, motion_model, n, seconds, render_processes))
         ok = r["rendered"] >= KEEP_UP and r["latency_p95_ms"] < LATENCY_GOAL_MS
         tick = r["stages"].get("tick")
         print(f"    {n} session(s): rendered on time {100 * r['rendered']:5.1f} %, latency p95 "
@@ -177,6 +185,8 @@ def bench_engine(size: int = 512, hours: float = 1.0, max_sessions: int = 6, sec
     work = sum(one["stages"][k].p50_ms for k in ("prepare", "lips", "render") if k in one["stages"])
     print(f"    (one session's work per frame, p50: {work:.1f} ms of the 40 ms a frame lasts: about "
           f"{40 / work:.1f} sessions per otherwise idle core, before the GIL's share)")  # fmt: skip
+    if hours <= 0:
+        return results
     print(f"  a {hours:g} h session on a fast clock (motion only, speech pushed in 20 ms chunks):")
     t0 = time.perf_counter()
     hour = run(_simulated_hour(motion_model, hours))

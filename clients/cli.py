@@ -27,7 +27,8 @@ def _bench(args: argparse.Namespace) -> None:
     elif args.what == "pose":
         bench.bench_pose(args.weights, repeats=args.repeats)
     elif args.what == "engine":
-        bench.bench_engine(size=args.size, hours=args.hours, max_sessions=args.max_sessions)
+        bench.bench_engine(size=args.size, hours=args.hours, max_sessions=args.max_sessions,
+                           render_processes=args.render_processes)  # fmt: skip
 
 
 def _data(args: argparse.Namespace) -> None:
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--weights", help="pose: a PLD folder (default: the shipped models/pld/weights)")
     b.add_argument("--hours", type=float, default=1.0, help="engine: length of the session simulated on a fast clock")
     b.add_argument("--max-sessions", type=int, default=6, help="engine: most sessions to try at once")
+    b.add_argument("--render-processes", type=int, default=0, help="engine: render in this many processes (0: threads)")
     b.set_defaults(func=_bench)
 
     t = sub.add_parser("train", help="train models")

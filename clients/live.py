@@ -17,7 +17,10 @@ from posetalk.models.errors import StreamingError
 def _engine_config(args: argparse.Namespace, max_sessions: int):  # type: ignore[no-untyped-def]
     from posetalk.engine import EngineConfig
 
-    return EngineConfig(backend=args.backend, max_sessions=max_sessions, head=args.head)
+    processes = getattr(args, "render_processes", None)
+    if processes is None:  # serve: one render process per core, at most one per session
+        processes = min(os.cpu_count() or 1, max_sessions) if max_sessions > 1 else 0
+    return EngineConfig(backend=args.backend, max_sessions=max_sessions, head=args.head, render_processes=processes)
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -137,6 +140,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     s.add_argument("--key", help="PEM private key of --cert")
     s.add_argument("--self-signed", action="store_true",
                    help="serve https:// with a self-signed certificate (kept in the posetalk cache)")  # fmt: skip
+    s.add_argument("--render-processes", type=int,
+                   help="render processes (default: one per core, at most --max-sessions; 0: threads)")  # fmt: skip
     _engine_args(s)
     s.set_defaults(func=serve)
 

@@ -43,6 +43,7 @@ from posetalk.engine.vad import VoiceDetector
 from posetalk.models.errors import BackendError, EngineError, SessionLimitError
 
 if TYPE_CHECKING:
+    from posetalk.engine.render_pool import RenderPool
     from posetalk.models.motion.infer import MotionModel
     from posetalk.models.pld.stream import PoseModel
     from posetalk.models.render import Avatar, Renderer
@@ -70,6 +71,9 @@ class EngineConfig:
     # frame-out p95 157 ms; 2 steps halve that (the model card has the quality of each). None: the
     # model's own default.
     pose_steps: int | None = 2
+    # Render in this many worker processes (backend "cpu"): the renderer holds the GIL for about
+    # half of each frame, so threads barely add up (engine/render_pool.py). 0: in the worker threads.
+    render_processes: int = 0
     vad_mode: int = 2  # webrtcvad aggressiveness 0..3
     # Threads torch and OpenCV may use inside one operation (set process-wide at start; None
     # leaves them alone). Per-frame work is small matrices and one remap, where intra-op threads
@@ -81,7 +85,7 @@ class EngineConfig:
             raise ValueError(f"backend must be cpu or cuda, got {self.backend!r}")
         if self.head not in ("auto", "procedural", "pose"):
             raise ValueError(f"head must be auto, procedural or pose, got {self.head!r}")
-        if not 0 <= self.lookahead <= 4 or self.max_sessions < 1 or self.workers < 1:
+        if not 0 <= self.lookahead <= 4 or self.max_sessions < 1 or self.workers < 1 or self.render_processes < 0:
             raise ValueError(f"invalid engine config: {self}")
         if not 0 <= self.budget_ms < 40:  # a frame must be due before the next tick starts
             raise ValueError(f"budget_ms must be in [0, 40), got {self.budget_ms}")
@@ -116,6 +120,7 @@ class Engine:
         self.timeline = Timeline(0.0, round(self.config.budget_ms * 16))
         self._next_tick = 0
         self._pool: ThreadPoolExecutor | None = None
+        self._render_pool: RenderPool | None = None
         self._task: asyncio.Task[None] | None = None
         self._ids = itertools.count()
         self._started = self._closing = False
@@ -146,6 +151,12 @@ class Engine:
             cv2.setNumThreads(self.config.intra_op_threads)
         self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="posetalk-engine")
         await asyncio.get_running_loop().run_in_executor(self._pool, self._load)
+        if self.config.render_processes and self.config.backend == "cpu":
+            from posetalk.engine.render_pool import RenderPool
+
+            self._render_pool = await asyncio.get_running_loop().run_in_executor(
+                self._pool, RenderPool, self.config.render_processes
+            )
         self.timeline = Timeline(self.clock.now(), self.timeline.budget)
         self._started = True
         if not isinstance(self.clock, VirtualClock):
@@ -172,6 +183,9 @@ class Engine:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._render_pool is not None:
+            render_pool, self._render_pool = self._render_pool, None
+            await asyncio.get_running_loop().run_in_executor(None, render_pool.close)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
@@ -211,10 +225,15 @@ class Engine:
 
         if self.config.backend == "cuda":
             return make_renderer(avatar, "torch", device="cuda")
+        if self._render_pool is not None:
+            return self._render_pool.renderer(avatar)
         return make_renderer(avatar, "cpu")
 
     async def _remove(self, session: Session) -> None:
         self.sessions.pop(session.id, None)
+        close = getattr(session.renderer, "close", None)  # a process renderer frees its process's share
+        if close is not None and self._pool is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pool, close)
 
     def snapshot(self) -> EngineStats:
         """Per-stage p50/p95 and the counters."""
@@ -261,9 +280,16 @@ class Engine:
         motions = await loop.run_in_executor(self._pool, self._motion, work)
         todo = [(s, m[-1]) for (s, *_), m in zip(jobs, motions, strict=True) if m and s.renderer is not None]
         images = await asyncio.gather(*(loop.run_in_executor(self._pool, self._render, s.renderer, s.avatar, m)
-                                        for s, m in todo))  # fmt: skip
+                                        for s, m in todo), return_exceptions=True)  # fmt: skip
         self.stats.record("tick", time.perf_counter() - t0)
-        rendered = {id(s): img for (s, _), img in zip(todo, images, strict=True)}
+        rendered = {}
+        for (s, _), img in zip(todo, images, strict=True):
+            if isinstance(img, BaseException):  # that session shows its previous picture; the others go on
+                if not s.closed:
+                    log.error("rendering session %s failed: %r", s.id, img)
+                    self.stats.count("render_errors")
+            else:
+                rendered[id(s)] = img
         await self.clock.sleep_until(self.timeline.due_time(tick))
         now = self.clock.now()
         for (session, _, _, _, epoch), frames in zip(jobs, motions, strict=True):
