@@ -66,11 +66,10 @@ class EngineConfig:
     input_buffer_s: float = 60.0  # per session, DROP_OLDEST past it
     output_queue: int = 8  # frames per session, DROP_OLDEST past it
     head: str = "auto"
-    # The pose model's sampling steps live: its hop runs inside a tick, and at the student's own 4
-    # steps (~25 ms a hop on one core) a 512² session's tick p95 reached 56 ms and its audio-in to
-    # frame-out p95 157 ms; 2 steps halve that (the model card has the quality of each). None: the
-    # model's own default.
-    pose_steps: int | None = 2
+    # The pose model's sampling steps live (None: the model's own, 4 for the shipped student). Its
+    # hop runs inside a tick; in NumPy (models/pld/fast.py) a 4-step hop costs ~6 ms on one core and
+    # 2 steps ~3.7 ms (the model card has the quality of each).
+    pose_steps: int | None = None
     # Render in this many worker processes (backend "cpu"): the renderer holds the GIL for about
     # half of each frame, so threads barely add up (engine/render_pool.py). 0: in the worker threads.
     render_processes: int = 0
