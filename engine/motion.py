@@ -29,6 +29,8 @@ class _NetState:
     mel: np.ndarray  # (1, k - 1, 80) last normalised mel frames
     conv: list[np.ndarray]  # per causal conv: (1, 2, width) its last inputs
     h: np.ndarray  # (1, width) GRU state
+    adapt_total: np.ndarray  # (1, 80) and (1, 1): the running speech-spectrum mean's sums (FrameNet.adapt)
+    adapt_count: np.ndarray
 
     @classmethod
     def zeros_like(cls, step: NetStep) -> _NetState:
@@ -36,6 +38,8 @@ class _NetState:
             np.zeros((1, *step.mel_state.shape[1:]), np.float32),
             [np.zeros((1, *c.shape[1:]), np.float32) for c in step.conv_state],
             np.zeros((1, step.h.shape[1]), np.float32),
+            np.zeros((1, step.adapt_total.shape[1]), np.float32),
+            np.zeros((1, 1), np.float32),
         )
 
 
@@ -63,11 +67,14 @@ def _run(step: NetStep, states: list[_NetState], mel: np.ndarray, extra: np.ndar
     step.mel_state = np.concatenate([s.mel for s in states])
     step.conv_state = [np.concatenate([s.conv[i] for s in states]) for i in range(len(step.conv_state))]
     step.h = np.concatenate([s.h for s in states])
+    step.adapt_total = np.concatenate([s.adapt_total for s in states])
+    step.adapt_count = np.concatenate([s.adapt_count for s in states])
     out: np.ndarray = step(mel, extra)
     for i, s in enumerate(states):  # views into the step's new arrays (it replaces them every call)
         s.mel = step.mel_state[i : i + 1]
         s.conv = [c[i : i + 1] for c in step.conv_state]
         s.h = step.h[i : i + 1]
+        s.adapt_total, s.adapt_count = step.adapt_total[i : i + 1], step.adapt_count[i : i + 1]
     return out
 
 

@@ -64,9 +64,15 @@ def test_a_resumed_run_continues_from_its_checkpoint(tiny_run: Path) -> None:
     assert out["steps"] == 70  # ten more steps, not seventy from scratch
 
 
-def test_streaming_equals_offline(tiny_run: Path) -> None:
+@pytest.mark.parametrize("adapt_s", [0.0, 0.3])
+def test_streaming_equals_offline(tiny_run: Path, adapt_s: float) -> None:
+    import dataclasses
+
     model = MotionModel.load(tiny_run / "run")
+    for net in (model.coarse, model.refine):  # with the running speech-spectrum mean taken off the input too
+        net.cfg = dataclasses.replace(net.cfg, adapt_s=adapt_s)
     audio = np.random.default_rng(1).standard_normal(640 * 37).astype(np.float32) * 0.1
+    audio[640 * 12 : 640 * 20] *= 0.01  # a pause: frames the running mean must skip
     for lookahead in (0, 2):
         whole = model.predict(audio, lookahead)
         stream = MotionStream(model, lookahead)

@@ -37,6 +37,18 @@ class NetConfig:
     aux: int = 0  # auxiliary per-frame classes (phones for CoarseNet, viseme classes for RefineNet)
     mel_kernel: int = 0  # a causal convolution over mel frames (100 Hz) before the frame convolution; 0 = none
     residual: bool = False  # outputs are corrections to the per-frame inputs (RefineNet: CoarseNet's mouth)
+    adapt_s: float = 0.0  # time constant (s) of the running speech-spectrum mean taken off the input; 0: none
+
+
+# The running mean of ``adapt``: mel frames whose mean normalised log-mel is above -SPEECH_LEVEL
+# count as speech (the corpus's speech frames: median 0.25, 85 % above -0.5; its pauses, noisy ones
+# included: median -1.1), and the mean starts as ADAPT_PRIOR frames of the training average (0).
+SPEECH_LEVEL = 0.5
+ADAPT_PRIOR = 50.0  # mel frames (0.5 s)
+
+
+def adapt_decay(adapt_s: float) -> float:
+    return 1.0 - 1.0 / (adapt_s * 100.0)  # per mel frame (100 Hz)
 
 
 class CausalConv(nn.Module):
@@ -79,12 +91,30 @@ class FrameNet(nn.Module):
     def features(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, 80, 4T) -> (B, T, width) causal audio features."""
         x = (mel - self.mel_mean) / self.mel_std
+        if self.cfg.adapt_s:
+            x = self.adapt(x)
         if self.mel_conv is not None:
             x = x + F.gelu(self.mel_conv(F.pad(x, (self.cfg.mel_kernel - 1, 0))))
         x = F.gelu(self.frame(x))
         for conv in self.convs:
             x = conv(x)
         return x.transpose(1, 2)
+
+    def adapt(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 80, F) normalised log-mel minus, at each frame, the running mean of the speech
+        frames heard up to it (exponentially forgotten over ``adapt_s``): a voice's and a
+        channel's own spectral colouring is taken off, as cepstral mean normalisation does, and
+        causally, so a stream gets the same numbers (stream.NetStep keeps the sums as state)."""
+        decay = adapt_decay(self.cfg.adapt_s)
+        speech = (x.mean(1) > -SPEECH_LEVEL).to(x.dtype)  # (B, F)
+        total = x.new_zeros(x.shape[:2])
+        count = x.new_zeros(x.shape[0], 1)
+        out = []
+        for t in range(x.shape[2]):
+            total = decay * total + speech[:, t, None] * x[:, :, t]
+            count = decay * count + speech[:, t, None]
+            out.append(x[:, :, t] - total / (count + ADAPT_PRIOR))
+        return torch.stack(out, 2)
 
     def step_inputs(self, feats: torch.Tensor, extra: torch.Tensor | None, lookahead: int) -> torch.Tensor:
         b, t, _ = feats.shape

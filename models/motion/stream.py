@@ -8,7 +8,15 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from posetalk.models.motion.infer import SAMPLES_PER_FRAME, MotionModel, seal_closures, silent_frames
-from posetalk.models.motion.nets import MELS_PER_FRAME, N_MELS, N_MOUTH, FrameNet
+from posetalk.models.motion.nets import (
+    ADAPT_PRIOR,
+    MELS_PER_FRAME,
+    N_MELS,
+    N_MOUTH,
+    SPEECH_LEVEL,
+    FrameNet,
+    adapt_decay,
+)
 from scipy.special import erf, expit, logit
 
 
@@ -49,6 +57,9 @@ class NetStep:
         self.ih_b = arr(g.bias_ih_l0) + w_ih[w + cfg.extra + lookahead]  # the one-hot lookahead is a constant
         self.hh_w, self.hh_b = np.ascontiguousarray(arr(g.weight_hh_l0).T), arr(g.bias_hh_l0)
         self.head_w, self.head_b = np.ascontiguousarray(arr(net.head.weight).T), arr(net.head.bias)
+        self.decay = adapt_decay(cfg.adapt_s) if cfg.adapt_s else None
+        self.adapt_total = np.zeros((batch, N_MELS), np.float32)  # FrameNet.adapt's running sums
+        self.adapt_count = np.zeros((batch, 1), np.float32)
         self.mel_state = np.zeros((batch, max(0, self.k - 1), N_MELS), np.float32)  # last normalised mel frames
         self.conv_state = [np.zeros((batch, 2, w), np.float32) for _ in net.convs]  # each layer's last 2 inputs
         self.h = np.zeros((batch, w), np.float32)
@@ -57,6 +68,8 @@ class NetStep:
         """``mel`` (B, 4, 80) this frame's mel frames -> (B, width) its audio features."""
         b = mel.shape[0]
         x = mel * self.scale + self.shift
+        if self.decay is not None:
+            x = self._adapt(x)
         if self.k:
             seq = np.concatenate([self.mel_state, x], 1)  # (B, k - 1 + 4, 80)
             self.mel_state = seq[:, MELS_PER_FRAME:]
@@ -68,6 +81,16 @@ class NetStep:
             self.conv_state[i] = taps[:, 1:]
             y = y + _gelu(taps.reshape(b, -1) @ wt + bias)
         return y
+
+    def _adapt(self, x: np.ndarray) -> np.ndarray:
+        """FrameNet.adapt on this frame's (B, 4, 80) normalised mel frames, one by one."""
+        out = np.empty_like(x)
+        speech = (x.mean(2) > -SPEECH_LEVEL).astype(np.float32)  # (B, 4)
+        for i in range(x.shape[1]):
+            self.adapt_total = self.decay * self.adapt_total + speech[:, i, None] * x[:, i]
+            self.adapt_count = self.decay * self.adapt_count + speech[:, i, None]
+            out[:, i] = x[:, i] - self.adapt_total / (self.adapt_count + ADAPT_PRIOR)
+        return out
 
     def __call__(self, mel: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
         """``mel`` (B, 4, 80), ``extra`` (B, extra) -> (B, out) blendshape weights."""

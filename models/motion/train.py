@@ -231,16 +231,20 @@ def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: float = WARP,
     noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
+    adapt: float = 0.0,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
-    ``layers`` change CoarseNet's size from its default (a resumed run keeps its checkpoint's)."""
+    ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
+    running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     ds = WindowDataset(data, "train", frames=frames, seed=seed)
     cfg = coarse_net().cfg
-    cfg = dataclasses.replace(cfg, width=width or cfg.width, layers=cfg.layers if layers is None else layers)
-    coarse, refine = coarse_net(cfg).to(device), refine_net().to(device)
+    cfg = dataclasses.replace(cfg, width=width or cfg.width, layers=cfg.layers if layers is None else layers,
+                              adapt_s=adapt)  # fmt: skip
+    coarse = coarse_net(cfg).to(device)
+    refine = refine_net(dataclasses.replace(refine_net().cfg, adapt_s=adapt)).to(device)
     params = list(coarse.parameters()) + list(refine.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     step = 0
