@@ -57,7 +57,7 @@ def client(args: argparse.Namespace) -> None:
 
     t0 = time.perf_counter()
     result = run(run_client(args.url, args.audio, args.out, prompt=args.prompt, avatar=args.avatar, token=args.token,
-                            lead_s=args.lead, tail_s=args.tail, ice_mode=args.ice))  # fmt: skip
+                            lead_s=args.lead, tail_s=args.tail, ice_mode=args.ice, cafile=args.ca))  # fmt: skip
     m = result.mp4
     print(f"wrote {m.path}: {m.frames} frames ({m.filled} filled), {m.audio_samples / 48000:.2f} s of audio; "
           f"received {result.frames} frames at {result.fps:.2f} fps by their timestamps "
@@ -155,6 +155,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     c.add_argument("--lead", type=float, default=0.5, help="seconds of silence before the recording")
     c.add_argument("--tail", type=float, default=1.5, help="seconds to keep recording after it")
     c.add_argument("--ice", choices=["host", "loopback"], help="default: loopback for a loopback URL")
+    c.add_argument("--ca", help="a PEM certificate to trust for https:// (the one `serve --self-signed` prints)")
     c.set_defaults(func=client)
 
     v = sub.add_parser("live", help="microphone or file into a local session, out to an mp4 or a virtual camera")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,11 +62,12 @@ def split_url(url: str, token: str | None) -> tuple[str, str | None]:
 async def run_client(
     url: str, audio: str | Path | np.ndarray, out: str | Path, *, prompt: str = "", avatar: str | None = None,
     token: str | None = None, lead_s: float = 0.5, tail_s: float = 1.5, ice_mode: str | None = None,
-    on_frame: Callable[[int, np.ndarray], None] | None = None,
+    on_frame: Callable[[int, np.ndarray], None] | None = None, cafile: str | Path | None = None,
 ) -> ClientResult:  # fmt: skip
     """Connect, play ``audio`` (a file, or 16 kHz float32) as the microphone after ``lead_s`` of
     silence, keep recording ``tail_s`` after it ends, and write ``out``. ``ice_mode``: see
-    streaming.ice (default: "loopback" for a server on this machine's loopback, else "host")."""
+    streaming.ice (default: "loopback" for a server on this machine's loopback, else "host").
+    ``cafile``: a PEM certificate to trust for an https:// server (e.g. `serve --self-signed`'s)."""
     import aiohttp
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from posetalk.streaming import ice
@@ -116,7 +118,8 @@ async def run_client(
     pc.addTransceiver("video", direction="recvonly")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        async with aiohttp.ClientSession(headers=headers) as http:
+        connector = aiohttp.TCPConnector(ssl=ssl.create_default_context(cafile=str(cafile))) if cafile else None
+        async with aiohttp.ClientSession(headers=headers, connector=connector) as http:
             await pc.setLocalDescription(await pc.createOffer())
             body: dict[str, Any] = {"sdp": pc.localDescription.sdp, "type": "offer", "prompt": prompt}
             if avatar:

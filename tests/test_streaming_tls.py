@@ -89,3 +89,18 @@ def test_bad_certificate_settings_are_clear(tmp_path: Path, capsys: pytest.Captu
     assert "nope.pem does not exist" in capsys.readouterr().err
     assert main(["serve", "--port", "0", "--cert", str(cert)]) == 2
     assert "--cert needs --key" in capsys.readouterr().err
+
+
+def test_the_python_client_talks_to_a_self_signed_server_when_told_its_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from posetalk.clients.rtc_client import run_client
+    from posetalk.tests.engine_fixtures import buzz
+
+    monkeypatch.setenv("POSETALK_CACHE", str(tmp_path))
+    with server_thread(self_signed=True) as t:
+        cert = tmp_path / "tls" / "self-signed.crt"
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):  # not told: refused, as it should be
+            asyncio.run(run_client(t.url, buzz(0.5), tmp_path / "no.mp4", tail_s=0.2))
+        result = asyncio.run(run_client(t.url, buzz(1.0), tmp_path / "yes.mp4", tail_s=0.3, cafile=cert))
+    assert result.frames >= 25 and (tmp_path / "yes.mp4").stat().st_size > 0
