@@ -17,12 +17,12 @@ import contextlib
 import multiprocessing as mp
 import threading
 import weakref
-from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from posetalk.models.errors import BackendError
+from posetalk.models.render.process import serve
 
 if TYPE_CHECKING:
     from posetalk.models.render import Avatar
@@ -35,7 +35,7 @@ class _Worker:
 
     def __init__(self, ctx: Any, index: int) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child,), name=f"posetalk-render-{index}", daemon=True)
+        self.process = ctx.Process(target=serve, args=(child,), name=f"posetalk-render-{index}", daemon=True)
         self.process.start()
         child.close()
         self.lock = threading.Lock()
@@ -139,40 +139,3 @@ class ProcessRenderer:
         del self._frame
         self._shm.close()
         self._shm.unlink()
-
-
-def _serve(conn: Connection) -> None:
-    """A worker process: renderers by key, each with its session's shared frame buffer."""
-    from posetalk.models.render.cpu import CpuRenderer
-
-    renderers: dict[int, tuple[CpuRenderer, SharedMemory, np.ndarray]] = {}
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):  # the engine's process is gone
-            break
-        op = msg[0]
-        try:
-            if op == "render":
-                _, key, pose, gaze, expression = msg
-                renderer, _, frame = renderers[key]
-                frame[...] = renderer.render(pose, gaze, expression)[0]
-            elif op == "open":
-                _, key, avatar, shm_name = msg
-                shm = SharedMemory(name=shm_name)  # the engine's tracker (shared with spawned children) owns it
-                frame = np.ndarray((avatar.size, avatar.size, 3), np.uint8, buffer=shm.buf)
-                renderers[key] = (CpuRenderer(avatar), shm, frame)
-            elif op == "close":
-                _, shm, frame = renderers.pop(msg[1])
-                del frame
-                shm.close()
-            elif op == "stop":
-                conn.send(("ok", None))
-                break
-            conn.send(("ok", None))
-        except Exception as exc:  # the engine hears about it as a BackendError; this process goes on
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-    while renderers:
-        _, (_, shm, frame) = renderers.popitem()
-        del frame
-        shm.close()
