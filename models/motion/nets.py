@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,6 +50,22 @@ ADAPT_PRIOR = 50.0  # mel frames (0.5 s)
 
 def adapt_decay(adapt_s: float) -> float:
     return 1.0 - 1.0 / (adapt_s * 100.0)  # per mel frame (100 Hz)
+
+
+def running_sums(a: torch.Tensor, decay: float) -> torch.Tensor:
+    """(B, C, F) -> s with s[..., t] = decay * s[..., t − 1] + a[..., t] (s[..., −1] = 0), in
+    blocks short enough that decay^-block stays under 10 (a cumulative sum per block)."""
+    block = max(1, min(256, int(np.log(10.0) / -np.log(decay))))
+    powers = decay ** torch.arange(block, dtype=a.dtype, device=a.device)
+    state = a.new_zeros(a.shape[:-1])
+    out = []
+    for start in range(0, a.shape[-1], block):
+        seg = a[..., start : start + block]
+        p = powers[: seg.shape[-1]]
+        sums = torch.cumsum(seg / p, -1) * p + state[..., None] * (p * decay)
+        out.append(sums)
+        state = sums[..., -1]
+    return torch.cat(out, -1) if out else a.clone()
 
 
 class CausalConv(nn.Module):
@@ -106,15 +123,10 @@ class FrameNet(nn.Module):
         channel's own spectral colouring is taken off, as cepstral mean normalisation does, and
         causally, so a stream gets the same numbers (stream.NetStep keeps the sums as state)."""
         decay = adapt_decay(self.cfg.adapt_s)
-        speech = (x.mean(1) > -SPEECH_LEVEL).to(x.dtype)  # (B, F)
-        total = x.new_zeros(x.shape[:2])
-        count = x.new_zeros(x.shape[0], 1)
-        out = []
-        for t in range(x.shape[2]):
-            total = decay * total + speech[:, t, None] * x[:, :, t]
-            count = decay * count + speech[:, t, None]
-            out.append(x[:, :, t] - total / (count + ADAPT_PRIOR))
-        return torch.stack(out, 2)
+        speech = (x.mean(1, keepdim=True) > -SPEECH_LEVEL).to(x.dtype)  # (B, 1, F)
+        total = running_sums(speech * x, decay)
+        count = running_sums(speech, decay)
+        return x - total / (count + ADAPT_PRIOR)
 
     def step_inputs(self, feats: torch.Tensor, extra: torch.Tensor | None, lookahead: int) -> torch.Tensor:
         b, t, _ = feats.shape

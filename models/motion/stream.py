@@ -60,6 +60,10 @@ class NetStep:
         self.decay = adapt_decay(cfg.adapt_s) if cfg.adapt_s else None
         self.adapt_total = np.zeros((batch, N_MELS), np.float32)  # FrameNet.adapt's running sums
         self.adapt_count = np.zeros((batch, 1), np.float32)
+        i = np.arange(MELS_PER_FRAME)
+        d = self.decay or 0.0
+        self.adapt_mix = np.tril(d ** np.maximum(i[:, None] - i[None], 0)).astype(np.float32)  # (4, 4)
+        self.adapt_carry = (d ** (i + 1.0)).astype(np.float32)[:, None]  # (4, 1): the sums before this frame
         self.mel_state = np.zeros((batch, max(0, self.k - 1), N_MELS), np.float32)  # last normalised mel frames
         self.conv_state = [np.zeros((batch, 2, w), np.float32) for _ in net.convs]  # each layer's last 2 inputs
         self.h = np.zeros((batch, w), np.float32)
@@ -83,14 +87,13 @@ class NetStep:
         return y
 
     def _adapt(self, x: np.ndarray) -> np.ndarray:
-        """FrameNet.adapt on this frame's (B, 4, 80) normalised mel frames, one by one."""
-        out = np.empty_like(x)
-        speech = (x.mean(2) > -SPEECH_LEVEL).astype(np.float32)  # (B, 4)
-        for i in range(x.shape[1]):
-            self.adapt_total = self.decay * self.adapt_total + speech[:, i, None] * x[:, i]
-            self.adapt_count = self.decay * self.adapt_count + speech[:, i, None]
-            out[:, i] = x[:, i] - self.adapt_total / (self.adapt_count + ADAPT_PRIOR)
-        return out
+        """FrameNet.adapt on this frame's (B, 4, 80) normalised mel frames: the running sums after
+        each of them at once (decay^(i−j) for frame j's share in frame i's sum)."""
+        speech = (x.mean(2, keepdims=True) > -SPEECH_LEVEL).astype(np.float32)  # (B, 4, 1)
+        total = self.adapt_mix @ (speech * x) + self.adapt_carry * self.adapt_total[:, None]
+        count = self.adapt_mix @ speech + self.adapt_carry * self.adapt_count[:, None]
+        self.adapt_total, self.adapt_count = total[:, -1], count[:, -1]
+        return x - total / (count + ADAPT_PRIOR)
 
     def __call__(self, mel: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
         """``mel`` (B, 4, 80), ``extra`` (B, extra) -> (B, out) blendshape weights."""
