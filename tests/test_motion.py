@@ -181,7 +181,7 @@ def test_sealing_closes_confident_closures_and_opens_unsure_ones() -> None:
 
 
 def test_noise_mix_adds_noise_at_the_stated_snr_to_its_share_of_windows() -> None:
-    from posetalk.models.motion.train import NOISE_SNR, noise_mix
+    from posetalk.models.motion.augment import NOISE_SNR, noise_mix
 
     gen = torch.Generator().manual_seed(0)
     audio = torch.randn(16, 16000, generator=gen) * 0.05
@@ -192,7 +192,7 @@ def test_noise_mix_adds_noise_at_the_stated_snr_to_its_share_of_windows() -> Non
 
 
 def test_smoothed_spectra_keep_their_shape_and_level_and_lose_detail() -> None:
-    from posetalk.models.motion.train import smooth_spectra
+    from posetalk.models.motion.augment import smooth_spectra
 
     gen = torch.Generator().manual_seed(0)
     mel = torch.randn(4, 80, 100, generator=gen) - 5.0
@@ -201,3 +201,31 @@ def test_smoothed_spectra_keep_their_shape_and_level_and_lose_detail() -> None:
     assert out.shape == mel.shape and abs(float(out.mean() - mel.mean())) < 0.05
     detail = lambda x: float(x.diff(dim=1).abs().mean())  # noqa: E731  # bin-to-bin change
     assert detail(out) < 0.6 * detail(mel)
+
+
+@pytest.mark.parametrize("f0", [110.0, 220.0])
+def test_vocoder_resynthesis_keeps_pitch_envelope_and_level_and_replaces_the_waveform(f0: float) -> None:
+    from posetalk.models.audio.mel import log_mel
+    from posetalk.models.motion.augment import vocode
+    from scipy.signal import lfilter
+
+    sr, n = 16000, 16000
+    pulses = np.zeros(n)
+    pulses[:: int(round(sr / f0))] = 1.0
+    vowel = pulses
+    for freq, bw in ((700.0, 80.0), (1200.0, 90.0), (2600.0, 120.0)):  # an /a/-like vowel's formants
+        r = np.exp(-np.pi * bw / sr)
+        vowel = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * freq / sr), r * r], vowel)
+    audio = torch.from_numpy((0.3 * vowel / np.abs(vowel).max()).astype(np.float32))[None].repeat(2, 1)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(vocode(audio, gen, 0.0), audio)  # share 0: untouched
+    out = vocode(audio, gen, 1.0)[0].numpy()
+    x = audio[0].numpy()
+    assert abs(np.sqrt((out**2).mean()) / np.sqrt((x**2).mean()) - 1) < 0.02  # the window's level
+    assert np.abs(out - x).max() > 0.05  # re-made
+    mid = out[4000:12000]
+    ac = np.correlate(mid, mid, "full")[len(mid) - 1 :]
+    lag = 40 + int(np.argmax(ac[40:230]))
+    assert abs(sr / lag / f0 - 1) < 0.03  # the pitch kept
+    spec_in, spec_out = log_mel(x).mean(1), log_mel(out).mean(1)
+    assert np.corrcoef(spec_in, spec_out)[0, 1] > 0.9  # the envelope kept

@@ -8,9 +8,8 @@ error, a cross-entropy on the closure ratio mouthClose / jawOpen (near 1 on bila
 a loss that drives the lip gap to zero on every bilabial frame, and an auxiliary viseme-class head.
 Each batch uses a random lookahead of 0..MAX_LOOKAHEAD frames, so one pair of models serves every
 latency setting, and a random speaker warp of the log-mel (vocal tract length, tilt, gain): the
-corpus has few voices that sound like people. ``noise`` mixes noise into that share of the windows
-on the fly (babble of the batch's other voices, white or pink, 0–20 dB SNR); at 0.5 it did not
-make the model more robust to babble (see the model card), so it is off by default. (An L1 loss
+corpus has few voices that sound like people. Options add more augmentations (augment.py): noise,
+smoothed spectra and a vocoder's re-synthesis in a share of the windows. (An L1 loss
 was tried first: most shapes have a median near 0, the sigmoids saturated there and the nets
 stopped listening to the audio.)
 
@@ -33,6 +32,7 @@ from posetalk.models.data.dataset import WindowDataset
 from posetalk.models.data.phones import PHONE_ID
 from posetalk.models.face.params import INDEX
 from posetalk.models.motion import checkpoint
+from posetalk.models.motion.augment import WARP, noise_mix, smooth_spectra, speaker_warp, vocode
 from posetalk.models.motion.nets import (
     MAX_LOOKAHEAD,
     N_MOUTH,
@@ -74,98 +74,16 @@ def mel_of(audio: torch.Tensor) -> torch.Tensor:
     return log_mel(audio)
 
 
-WARP = 0.12  # vocal tract length: frequencies scaled by 1 ± up to this
-TILT = 0.75  # spectral tilt: ± up to this (natural log units) from the lowest to the highest bin
-GAIN = 1.0  # level: ± up to this (natural log units, 1.0 = 8.7 dB)
-
-
-def speaker_warp(mel: torch.Tensor, gen: torch.Generator, warp: float = WARP) -> torch.Tensor:
-    """A random speaker and channel per window of a (B, 80, F) log-mel batch: the frequency axis
-    scaled (vocal tract length perturbation), a spectral tilt and a gain. The corpus has few voices
-    that sound like people; this makes more of them."""
-    from posetalk.models.audio.mel import mel_centres
-
-    b, n, _ = mel.shape
-    centres = mel_centres()
-    alpha = 1.0 + warp * (2 * torch.rand(b, generator=gen).numpy() - 1)
-    pos = np.stack([np.interp(centres / a, centres, np.arange(n)) for a in alpha])  # (B, 80) source bins
-    pos_t = torch.as_tensor(pos, dtype=mel.dtype, device=mel.device)
-    lo = pos_t.floor().long().clamp(0, n - 1)
-    hi = (lo + 1).clamp(max=n - 1)
-    frac = (pos_t - lo)[..., None]
-    idx = lambda i: i[..., None].expand(-1, -1, mel.shape[2])  # noqa: E731
-    warped = mel.gather(1, idx(lo)) * (1 - frac) + mel.gather(1, idx(hi)) * frac
-    ramp = torch.linspace(-1.0, 1.0, n, device=mel.device)
-    tilt = TILT * (2 * torch.rand(b, 1, 1, generator=gen) - 1).to(mel.device) * ramp[None, :, None]
-    gain = GAIN * (2 * torch.rand(b, 1, 1, generator=gen) - 1).to(mel.device)
-    floor = float(np.log(1e-5))
-    return torch.clamp(warped + tilt + gain, min=floor)
-
-
-SMOOTH_SIGMA = (0.5, 2.0)  # mel bins (frequency) of the Gaussian smoothing; a quarter of that in mel frames (time)
-
-
-def smooth_spectra(mel: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
-    """A random ``share`` of a (B, 80, F) log-mel batch smoothed along frequency (sigma drawn from
-    SMOOTH_SIGMA bins) and a little along time: the over-smoothed envelopes and trajectories of
-    statistical parametric voices (HMM/clustergen: the held-out CMU ARCTIC voices are all of that
-    kind, and no training voice is)."""
-    b, n, f = mel.shape
-    out = mel.clone()
-    for i in torch.nonzero(torch.rand(b, generator=gen) < share).flatten().tolist():
-        lo, hi = SMOOTH_SIGMA
-        sigma = lo + (hi - lo) * float(torch.rand((), generator=gen))
-        for axis, s in ((0, sigma), (1, sigma / 4)):
-            r = max(1, int(round(3 * s)))
-            k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=mel.dtype) / s) ** 2)
-            k = (k / k.sum()).to(mel.device)
-            x = out[i] if axis == 1 else out[i].T  # rows are filtered along their last axis
-            y = F.conv1d(F.pad(x[:, None], (r, r), mode="replicate"), k[None, None])[:, 0]
-            out[i] = y if axis == 1 else y.T
-    return out
-
-
-NOISE_SNR = (0.0, 20.0)  # dB, uniform
-
-
-def noise_mix(audio: torch.Tensor, gen: torch.Generator, share: float) -> torch.Tensor:
-    """(B, N) windows with noise added to a random ``share`` of them, at NOISE_SNR: babble made of
-    two to five other windows of the batch (circularly shifted), or one of the corpus's noise kinds
-    (models/data/noise.py: white, pink, brown, hum, fan, keyboard, music, and speech-shaped noise
-    modulated like syllables, which is what the evaluation's babble is). The corpus's own
-    augmentation gives each utterance one fixed noise, and its babble is always real talkers; this
-    gives every window a fresh one."""
-    from posetalk.models.data.noise import NOISE_KINDS, make_noise
-
-    b, n = audio.shape
-    power = (audio**2).mean(1).clamp_min(1e-8)  # whole-window power (pauses included)
-    noise = torch.zeros_like(audio)
-    for i in range(b):
-        if float(torch.rand((), generator=gen)) < 0.4 and b > 1:
-            k = int(torch.randint(2, 6, (), generator=gen))
-            for j in torch.randint(1, b, (k,), generator=gen).tolist():
-                shift = int(torch.randint(0, n, (), generator=gen))
-                noise[i] += torch.roll(audio[(i + j) % b], shift) / power[(i + j) % b].sqrt()
-        else:
-            rng = np.random.default_rng(int(torch.randint(0, 2**31, (), generator=gen)))
-            kind = NOISE_KINDS[int(rng.integers(len(NOISE_KINDS)))]
-            noise[i] = torch.from_numpy(make_noise(n, rng, kind).astype(np.float32)).to(audio.device)
-    noise = noise / (noise**2).mean(1, keepdim=True).clamp_min(1e-12).sqrt()
-    lo, hi = NOISE_SNR
-    snr = lo + (hi - lo) * torch.rand(b, generator=gen).to(audio.device)
-    on = (torch.rand(b, generator=gen) < share).to(audio.device).float()
-    mix = audio + on[:, None] * noise * (power / 10 ** (snr / 10)).sqrt()[:, None]
-    peak = mix.abs().amax(1, keepdim=True).clamp_min(1.0)
-    return mix / peak
-
-
 def losses(
     coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str,
     gen: torch.Generator | None = None, noise: float = 0.0, warp: float = WARP, smooth: float = 0.0,
+    vocoded: float = 0.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """The training losses of one batch at one lookahead (with ``gen``: a random speaker warp, and
-    noise in a ``noise`` share of the windows)."""
+    in their shares of the windows a vocoder's re-synthesis, noise and smoothed spectra)."""
     audio = batch["audio"].to(device)
+    if gen is not None and vocoded > 0:
+        audio = vocode(audio, gen, vocoded)
     if gen is not None and noise > 0:
         audio = noise_mix(audio, gen, noise)
     target = batch["expression"].to(device)
@@ -231,7 +149,7 @@ def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: float = WARP,
     noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
-    adapt: float = 0.0,
+    adapt: float = 0.0, vocoded: float = 0.0,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
@@ -280,7 +198,7 @@ def train_motion(
         for g in opt.param_groups:
             g["lr"] = lr_now
         coarse.train(), refine.train()
-        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp, smooth)
+        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp, smooth, vocoded)
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
