@@ -56,3 +56,24 @@ def test_a_teacher_runs_on_pytorch() -> None:
     model = random_model()  # a teacher: two passes for guidance, not served by the NumPy twin
     assert model.fast() is None
     np.testing.assert_array_equal(_run(model, True, 2, 1.5), _run(model, False, 2, 1.5))
+
+
+def test_a_long_stream_in_odd_chunks_equals_pytorch_and_keeps_only_the_context() -> None:
+    """Past its first hops the NumPy path reads the stream's own log-mel, made once as the audio
+    came, instead of re-making the window's: the numbers stay the PyTorch path's, and the kept
+    audio and mel frames stay within what the next window's context reaches."""
+    model = random_model(dataclasses.replace(DenoiserConfig(), guidance_embed=True, consistency=True), seed=1)
+    audio = speech(8.0, seed=4)
+    cuts = np.cumsum(np.random.default_rng(0).integers(50, 9000, 60))
+    outs = []
+    for fast in (True, False):
+        s = model.stream("calm", seed=5, steps=2, fast=fast)
+        parts = [s.push(chunk)[0] for chunk in np.split(audio, cuts[cuts < len(audio)])]
+        outs.append(np.concatenate([*parts, s.flush()[0]]))
+        if fast:
+            cfg = model.cfg
+            reach = (cfg.context + cfg.window) * 640  # samples
+            assert len(s.audio) <= reach and s.mels.shape[1] <= reach // 160
+            assert s.mels.shape[1] == len(s.audio) // 160  # a mel frame for every 10 ms kept
+    assert outs[0].shape == (200, 6)
+    np.testing.assert_allclose(outs[0], outs[1], atol=2e-5)

@@ -120,7 +120,9 @@ class HopCond(NamedTuple):
 class FastDenoiser:
     """``PoseDenoiser`` wrapped as ``samplers.Denoiser`` does (EDM or consistency scaling), for
     one window: ``condition`` once per hop, then ``__call__`` once per sampling step. It holds
-    only weights, so streams may share one. Guidance must be the student's own input (one
+    weights and the per-step terms made from them (the time embedding and each block's adaLN
+    scales, which depend only on the noise level, the prompt and the guidance scale: the same
+    few every hop), so streams may share one. Guidance must be the student's own input (one
     pass); a teacher's two-pass guidance is left to the PyTorch path."""
 
     def __init__(self, net: PoseDenoiser) -> None:
@@ -137,6 +139,7 @@ class FastDenoiser:
         self.mid = _Block(net.mid)
         self.up = [_Block(b) for b in net.up]  # type: ignore[arg-type]
         self.norm, self.out = _Norm(net.norm), _Linear(net.out)
+        self._terms: dict[tuple[float, bytes, bytes], tuple[np.ndarray, list[np.ndarray | None]]] = {}
 
     def condition(self, mel: np.ndarray, visible: np.ndarray, context: np.ndarray, has_context: bool,
                   prompt: np.ndarray, guidance: float) -> HopCond:  # fmt: skip
@@ -162,22 +165,32 @@ class FastDenoiser:
         s = max(sigma - SIGMA_MIN, 0.0) if self.consistency else sigma
         sd2, norm = SIGMA_DATA**2, math.sqrt(sigma**2 + SIGMA_DATA**2)
         c_skip, c_out, c_in = sd2 / (s * s + sd2), s * SIGMA_DATA / norm, 1 / norm
-        t = self.time2(_silu(self.time1(_sinusoid(math.log(sigma) / 4, 64)))) + cond.guidance
-        c = _silu(t + cond.prompt)
+        t, mods = self._step_terms(sigma, cond)
         h = np.concatenate([t[None], cond.fixed, self.inp(F32(c_in) * x) + cond.audio], 0) + self.pos
         skips = []
-        for blk in self.down:
-            h = blk(h, self._mod(blk, c), None)
+        for blk, mod in zip(self.down, mods, strict=False):
+            h = blk(h, mod, None)
             skips.append(h)
-        h = self.mid(h, self._mod(self.mid, c), None)
-        for blk in self.up:
-            h = blk(h, self._mod(blk, c), skips.pop())
+        h = self.mid(h, mods[len(self.down)], None)
+        for blk, mod in zip(self.up, mods[len(self.down) + 1 :], strict=True):
+            h = blk(h, mod, skips.pop())
         raw = self.out(self.norm(h[-(self.cfg.window // 4) :]))
         return (F32(c_skip) * x + F32(c_out) * raw).astype(F32)
 
-    @staticmethod
-    def _mod(blk: _Block, c: np.ndarray) -> np.ndarray | None:
-        return blk.ada(c).reshape(4, -1) if blk.ada is not None else None
+    def _step_terms(self, sigma: float, cond: HopCond) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """The time token and every block's adaLN terms (down, mid, up) for this noise level and
+        the hop's prompt and guidance, made once and kept."""
+        key = (float(sigma), cond.prompt.tobytes(), cond.guidance.tobytes())
+        terms = self._terms.get(key)
+        if terms is None:
+            t = self.time2(_silu(self.time1(_sinusoid(math.log(sigma) / 4, 64)))) + cond.guidance
+            c = _silu(t + cond.prompt)
+            blocks = [*self.down, self.mid, *self.up]
+            mods = [blk.ada(c).reshape(4, -1) if blk.ada is not None else None for blk in blocks]
+            if len(self._terms) >= 256:  # prompts change: forget the old ones
+                self._terms.clear()
+            terms = self._terms[key] = (t, mods)
+        return terms
 
 
 class FastDecoder:

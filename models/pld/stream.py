@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from posetalk.models.audio.mel import HOP, LOOKBACK, StreamingMel, log_mel
 from posetalk.models.errors import PoseModelError
 from posetalk.models.motion import checkpoint
 from posetalk.models.pld.denoiser import MELS_PER_FRAME, N_MELS, DenoiserConfig, PoseDenoiser
@@ -113,6 +114,8 @@ class PoseStream:
         self.audio = np.zeros(0, np.float32)  # heard samples from frame `base` on
         self.base = 0  # frame index of audio[0]
         self.heard = 0  # samples heard in all
+        self.mel = StreamingMel() if fast else None  # the heard audio's log-mel, made once (the NumPy path)
+        self.mels = np.zeros((N_MELS, 0), np.float32)  # its frames from mel frame 4 * base on
         self.t0 = 0  # frames committed
         self.committed = torch.zeros(1, cfg.context, cfg.channels, device=self.device)  # normalised
         self.plan: torch.Tensor | None = None  # (1, W - hop, 8) the last window's uncommitted frames
@@ -126,6 +129,8 @@ class PoseStream:
         samples = np.asarray(samples, np.float32).reshape(-1)
         self.audio = np.concatenate([self.audio, samples])
         self.heard += len(samples)
+        if self.mel is not None:
+            self.mels = np.concatenate([self.mels, self.mel.push(samples)], 1)
         hop = self.model.cfg.hop
         out = []
         while self.heard >= (self.t0 + hop + self.lookahead) * SAMPLES_PER_FRAME:
@@ -176,7 +181,7 @@ class PoseStream:
         noise = torch.randn((max(0, len(self.sigmas) - 2), *shape), generator=self.gen)
         fast = self.model.fast() if self.fast else None
         if fast is not None:
-            new = self._window_fast(fast, audio, has, heard_from, heard_to - start, x, noise)
+            new = self._window_fast(fast, audio, start, heard_from, heard_to - start, x, noise)
         else:
             new = self._window(audio, has, heard_from, heard_to - start, x, noise)
         frames = new[:, :hop]
@@ -201,20 +206,13 @@ class PoseStream:
         vae = self.model.vae
         return vae.decode_raw(z * vae.z_std + vae.z_mean)
 
-    def _window_fast(self, fast: tuple[FastDenoiser, FastDecoder], audio: np.ndarray, has: bool, heard_from: int,
+    def _window_fast(self, fast: tuple[FastDenoiser, FastDecoder], audio: np.ndarray, start: int, heard_from: int,
                      heard_to: int, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
         """The same window through the NumPy twins: consistency sampling as samplers.sample_consistency."""
-        from posetalk.models.audio.mel import log_mel
-
         den, dec = fast
-        cfg, vae = self.model.cfg, self.model.vae
-        f = np.arange(cfg.context + cfg.window)
-        vis = ((f >= heard_from) & (f < heard_to)).astype(np.float32)
-        # Mel frames past the heard audio are masked out by the net: only the heard prefix is made.
-        mel = np.zeros((N_MELS, MELS_PER_FRAME * len(f)), np.float32)
-        heard = audio[: heard_to * SAMPLES_PER_FRAME] * np.repeat(vis[:heard_to], SAMPLES_PER_FRAME)
-        mel[:, : MELS_PER_FRAME * heard_to] = log_mel(heard)
-        cond = den.condition(mel, vis, self.committed[0].numpy(), has, self.prompt[0].numpy(), self.guidance)
+        vae, has = self.model.vae, self.t0 > 0
+        cond = den.condition(self._window_mel(audio, start, heard_from, heard_to), self._visible(heard_from, heard_to),
+                             self.committed[0].numpy(), has, self.prompt[0].numpy(), self.guidance)  # fmt: skip
         levels = self.sigmas[:-1].tolist()
         z = den(x[0].numpy(), levels[0], cond)
         for eps, s in zip(noise[:, 0].numpy(), levels[1:], strict=True):
@@ -222,10 +220,33 @@ class PoseStream:
         z = z * vae.z_std.numpy() + vae.z_mean.numpy()
         return torch.from_numpy(dec(z.astype(np.float32)))[None]
 
+    def _visible(self, heard_from: int, heard_to: int) -> np.ndarray:
+        f = np.arange(self.model.cfg.context + self.model.cfg.window)
+        return ((f >= heard_from) & (f < heard_to)).astype(np.float32)
+
+    def _window_mel(self, audio: np.ndarray, start: int, heard_from: int, heard_to: int) -> np.ndarray:
+        """(80, 4(K+W)) log-mel of the window's heard audio, zeros after it (the net masks those):
+        log_mel of the masked window, as make_cond computes it. Once the window lies wholly in the
+        heard stream, its frames are the stream's own (made once, as the audio came) but for the
+        first two, whose 15 ms of look-back is the window's zeros."""
+        cfg = self.model.cfg
+        mel = np.zeros((N_MELS, MELS_PER_FRAME * (cfg.context + cfg.window)), np.float32)
+        n = MELS_PER_FRAME * heard_to
+        first = MELS_PER_FRAME * (start - self.base)  # the window's first mel frame in self.mels
+        if heard_from == 0 and start >= 0 and first + n <= self.mels.shape[1]:
+            edge = -(-LOOKBACK // HOP)  # frames that reach back before the window
+            mel[:, edge:n] = self.mels[:, first + edge : first + n]
+            mel[:, :edge] = log_mel(audio[: edge * HOP])
+            return mel
+        vis = self._visible(heard_from, heard_to)
+        mel[:, :n] = log_mel(audio[: heard_to * SAMPLES_PER_FRAME] * np.repeat(vis[:heard_to], SAMPLES_PER_FRAME))
+        return mel
+
     def _trim(self) -> None:
         """Keep only the audio the next window's context can reach."""
         keep_from = self.t0 - self.model.cfg.context
         drop = (keep_from - self.base) * SAMPLES_PER_FRAME
         if drop > 0:
             self.audio = self.audio[drop:]
+            self.mels = self.mels[:, (keep_from - self.base) * MELS_PER_FRAME :]
             self.base = keep_from
