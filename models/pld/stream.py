@@ -114,7 +114,7 @@ class PoseStream:
         self.audio = np.zeros(0, np.float32)  # heard samples from frame `base` on
         self.base = 0  # frame index of audio[0]
         self.heard = 0  # samples heard in all
-        self.mel = StreamingMel() if fast else None  # the heard audio's log-mel, made once (the NumPy path)
+        self.mel = StreamingMel() if fast and model.fast() else None  # the heard audio's log-mel, made once
         self.mels = np.zeros((N_MELS, 0), np.float32)  # its frames from mel frame 4 * base on
         self.t0 = 0  # frames committed
         self.committed = torch.zeros(1, cfg.context, cfg.channels, device=self.device)  # normalised
