@@ -65,7 +65,7 @@ def _train(args: argparse.Namespace) -> None:
     device = _train_device(args)
     r = train_motion(args.data, args.out, steps=args.steps, batch=args.batch, seed=args.seed, device=device,
                      noise=args.noise, width=args.width, layers=args.layers, warp=args.warp,
-                     smooth=args.smooth, adapt=args.adapt, vocoded=args.vocode)  # fmt: skip
+                     smooth=args.smooth, adapt=args.adapt, vocoded=args.vocode, pitch=args.pitch)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--smooth", type=float, default=0.0, help="share of windows with smoothed spectra (0-1)")
     tm.add_argument("--vocode", type=float, default=0.0,
                     help="share of windows re-made by a parametric (pulse/noise) vocoder (0-1)")  # fmt: skip
+    tm.add_argument("--pitch", type=float, default=1.0,
+                    help="vocoded windows: F0 times a factor from 1/this to this (formants: its 4th root)")  # fmt: skip
     tm.add_argument("--adapt", type=float, default=0.0,
                     help="seconds of a running mean voice spectrum taken off the input (0: off)")  # fmt: skip
     tm.add_argument("--width", type=int, help="CoarseNet's channels and GRU size (default 256)")

@@ -77,13 +77,14 @@ def mel_of(audio: torch.Tensor) -> torch.Tensor:
 def losses(
     coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str,
     gen: torch.Generator | None = None, noise: float = 0.0, warp: float = WARP, smooth: float = 0.0,
-    vocoded: float = 0.0,
+    vocoded: float = 0.0, pitch: float = 1.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """The training losses of one batch at one lookahead (with ``gen``: a random speaker warp, and
     in their shares of the windows a vocoder's re-synthesis, noise and smoothed spectra)."""
     audio = batch["audio"].to(device)
     if gen is not None and vocoded > 0:
-        audio = vocode(audio, gen, vocoded)
+        lo, hi = sorted((pitch, 1 / pitch))
+        audio = vocode(audio, gen, vocoded, (lo, hi))
     if gen is not None and noise > 0:
         audio = noise_mix(audio, gen, noise)
     target = batch["expression"].to(device)
@@ -149,7 +150,7 @@ def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: float = WARP,
     noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
-    adapt: float = 0.0, vocoded: float = 0.0,
+    adapt: float = 0.0, vocoded: float = 0.0, pitch: float = 1.0,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
@@ -198,7 +199,7 @@ def train_motion(
         for g in opt.param_groups:
             g["lr"] = lr_now
         coarse.train(), refine.train()
-        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp, smooth, vocoded)
+        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp, smooth, vocoded, pitch)
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
