@@ -96,6 +96,15 @@ def _train_distill(args: argparse.Namespace) -> None:
     print(f"distilled {r['steps']} steps in {r['seconds']:.0f} s: student in {args.out}")
 
 
+def _train_decoder(args: argparse.Namespace) -> None:
+    from posetalk.models.pld.decoder import tune_decoder
+
+    device = _train_device(args)
+    r = tune_decoder(args.weights, args.data, args.out, steps=args.steps, latent_noise=args.latent_noise,
+                     batch=args.batch, seed=args.seed, device=device)  # fmt: skip
+    print(f"decoder tuned {r['steps']} steps in {r['seconds']:.0f} s: a PLD folder in {args.out}")
+
+
 def _eval_pose(args: argparse.Namespace) -> None:
     from posetalk.models.pld.evaluate import evaluate
 
@@ -206,6 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     tp.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     tp.set_defaults(func=_train_pld)
+    td = tsub.add_parser("decoder", help="the pose VAE's decoder fine-tuned for a few-step sampler's latents")
+    td.add_argument("--weights", required=True, help="a PLD folder (e.g. models/pld/weights); its encoder stays")
+    td.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
+    td.add_argument("--out", required=True, help="the new PLD folder (an interrupted run resumes there)")
+    td.add_argument("--steps", type=int, default=800)
+    td.add_argument("--latent-noise", type=float, default=0.5, help="extra latent noise, up to this many spreads")
+    td.add_argument("--batch", type=int, default=64)
+    td.add_argument("--seed", type=int, default=0)
+    td.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
+    td.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    td.set_defaults(func=_train_decoder)
     tsy = tsub.add_parser("sync", help="the sync expert: a contrastive audio/mouth model for lip-sync scores")
     tsy.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
     tsy.add_argument("--out", required=True, help="checkpoint folder (an interrupted run resumes there)")

@@ -280,6 +280,35 @@ def test_the_distilled_student_loads_and_runs_in_few_steps(tiny_run: Path, tiny_
     assert PoseModel.load(out, teacher=True).cfg.consistency is False  # the teacher is still there
 
 
+def test_decoder_tuning_keeps_the_encoder_and_decodes_noisy_latents_smoother(tiny_run: Path, tiny_corpus: Path) -> None:
+    from posetalk.models.pld.decoder import tune_decoder
+    from posetalk.models.pld.windows import PlanWindows
+
+    out = tiny_run.parent / "decoder"
+    with pytest.raises(PoseModelError, match="another folder"):
+        tune_decoder(tiny_run, tiny_corpus, tiny_run, steps=1)
+    tune_decoder(tiny_run, tiny_corpus, out, steps=60, latent_noise=1.0, batch=16, lr=3e-3, log_every=10, save_every=30)
+    old, new = PoseModel.load(tiny_run, teacher=True), PoseModel.load(out, teacher=True)
+    for k, v in old.vae.state_dict().items():  # the encoder and every statistic as they were
+        assert torch.equal(v, new.vae.state_dict()[k]) is (not k.startswith("dec.")), k
+    for k, v in old.net.state_dict().items():
+        assert torch.equal(v, new.net.state_dict()[k]), k
+    # Ground-truth windows, their latents noised as a few-step sampler leaves them.
+    b = PlanWindows(tiny_corpus, old.cfg, seed=5, pool=20, verbose=False).batch(32, 10**6)  # unseen windows
+    frames = torch.cat([b["pose"], b["gaze"]], -1)[:, -32:]
+    with torch.no_grad():
+        z = old.vae.encode(frames)
+        z = z + torch.randn(z.shape, generator=torch.Generator().manual_seed(0))
+        decoded = [m.vae.normalise(m.vae.decode(z)) for m in (old, new)]
+    err = [float((y - old.vae.normalise(frames)).abs().mean()) for y in decoded]
+    jitter = [float(y.diff(2, 1).abs().mean()) for y in decoded]
+    assert err[1] < err[0] and jitter[1] < 0.85 * jitter[0], (err, jitter)  # closer, and smoother
+    r = tune_decoder(tiny_run, tiny_corpus, out, steps=70, latent_noise=1.0, batch=16, log_every=10)  # resumes
+    assert r["steps"] == 70
+    with open(out / "train_log.csv", newline="") as f:
+        assert [int(x["step"]) for x in csv.DictReader(f)][-2:] == [60, 70]
+
+
 # --- the real prompt encoder and the CLI -----------------------------------------------------------
 
 
@@ -316,6 +345,12 @@ def test_cli_trains_and_distils(tiny_corpus: Path, tmp_path: Path) -> None:
     assert PoseModel.load(student).default_steps == 1
     assert main(["train", "distill", "--teacher", str(tmp_path / "nothing"), "--data", str(tiny_corpus),
                  "--out", str(student)]) == 2  # fmt: skip
+    tuned = tmp_path / "tuned"
+    assert main(["train", "decoder", "--weights", str(student), "--data", str(tiny_corpus), "--out", str(tuned),
+                 "--steps", "2", "--batch", "2", "--device", "cpu"]) == 0  # fmt: skip
+    assert PoseModel.load(tuned).default_steps == 1  # a whole PLD folder: the student came along
+    assert main(["train", "decoder", "--weights", str(tmp_path / "nothing"), "--data", str(tiny_corpus),
+                 "--out", str(tuned)]) == 2  # fmt: skip
 
 
 # --- training windows whose prompt describes the window ---------------------------------------------

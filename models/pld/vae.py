@@ -121,11 +121,17 @@ class PoseVAE(nn.Module):
         self.z_mean.copy_(flat.mean(0))
         self.z_std.copy_(flat.std(0).clamp_min(1e-3))
 
-    def loss(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Huber reconstruction + velocity + KL on (B, T, 8) frames; ``mask`` (B, T) marks real frames."""
+    def loss(
+        self, frames: torch.Tensor, mask: torch.Tensor | None = None, latent_noise: float = 0.0
+    ) -> dict[str, torch.Tensor]:
+        """Huber reconstruction + velocity + KL on (B, T, 8) frames; ``mask`` (B, T) marks real frames.
+        ``latent_noise``: more noise on the sampled latent, up to this many of its spreads (drawn per
+        window), as a few-step sampler's latents carry (decoder.py)."""
         x = self.normalise(frames)
         mu, logvar = self.encode_dist(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        if latent_noise:
+            z = z + torch.randn_like(mu) * self.z_std * latent_noise * torch.rand(mu.shape[0], 1, 1, device=mu.device)
         y = self.decode_raw(z)
         m = torch.ones(x.shape[:2], device=x.device) if mask is None else mask.float()
         m3 = m[..., None]
