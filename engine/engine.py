@@ -67,8 +67,8 @@ class EngineConfig:
     output_queue: int = 8  # frames per session, DROP_OLDEST past it
     head: str = "auto"
     # The pose model's sampling steps live (None: the model's own, 4 for the shipped student). Its
-    # hop runs inside a tick; in NumPy (models/pld/fast.py) a 4-step hop costs ~6 ms on one core and
-    # 2 steps ~3.7 ms (the model card has the quality of each).
+    # hop runs inside a tick; in NumPy (models/pld/fast.py) a 4-step hop costs ~5 ms on one core and
+    # 2 steps ~3 ms (the model card has the quality of each).
     pose_steps: int | None = None
     # Render in this many worker processes (backend "cpu"): the renderer holds the GIL for about
     # half of each frame, so threads barely add up (engine/render_pool.py). 0: in the worker threads.
