@@ -17,6 +17,7 @@ import contextlib
 import multiprocessing as mp
 import threading
 import weakref
+from collections.abc import Callable
 from multiprocessing.shared_memory import SharedMemory
 from typing import TYPE_CHECKING, Any
 
@@ -79,13 +80,17 @@ class RenderPool:
             worker.sessions += 1
             key = next(self._keys)
         try:
-            renderer = ProcessRenderer(worker, key, avatar)
+            renderer = ProcessRenderer(worker, key, avatar, lambda: self._release(worker))
         except BaseException:
-            with self._lock:
-                worker.sessions -= 1
+            self._release(worker)
             raise
         self._open.add(renderer)
         return renderer
+
+    def _release(self, worker: _Worker) -> None:
+        """A session of ``worker`` ended: counted under the lock the choice of worker reads."""
+        with self._lock:
+            worker.sessions -= 1
 
     def close(self) -> None:
         """Close the renderers still open (their buffers are unlinked) and stop the processes."""
@@ -101,9 +106,9 @@ class ProcessRenderer:
 
     name = "cpu-process"
 
-    def __init__(self, worker: _Worker, key: int, avatar: Avatar) -> None:
+    def __init__(self, worker: _Worker, key: int, avatar: Avatar, on_close: Callable[[], None]) -> None:
         self.size = avatar.size
-        self._worker, self._key = worker, key
+        self._worker, self._key, self._on_close = worker, key, on_close
         self._lock = threading.Lock()  # a render and a close from two threads never interleave
         self._shm = SharedMemory(create=True, size=self.size * self.size * 3)
         self._frame: np.ndarray = np.ndarray((self.size, self.size, 3), np.uint8, buffer=self._shm.buf)
@@ -132,7 +137,7 @@ class ProcessRenderer:
             self._open = False
             with contextlib.suppress(BackendError):  # the process is gone: nothing of this renderer is left in it
                 self._worker.call("close", self._key)
-            self._worker.sessions -= 1
+            self._on_close()
             self._release()
 
     def _release(self) -> None:

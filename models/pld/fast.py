@@ -168,7 +168,7 @@ class FastDenoiser:
         t, mods = self._step_terms(sigma, cond)
         h = np.concatenate([t[None], cond.fixed, self.inp(F32(c_in) * x) + cond.audio], 0) + self.pos
         skips = []
-        for blk, mod in zip(self.down, mods, strict=False):
+        for blk, mod in zip(self.down, mods[: len(self.down)], strict=True):
             h = blk(h, mod, None)
             skips.append(h)
         h = self.mid(h, mods[len(self.down)], None)
