@@ -92,7 +92,8 @@ def _train_distill(args: argparse.Namespace) -> None:
 
     device = _train_device(args)
     r = distill_pld(args.teacher, args.data, args.out, steps=args.steps, student_steps=args.student_steps,
-                    batch=args.batch, seed=args.seed, device=device)  # fmt: skip
+                    batch=args.batch, lr=args.lr, levels=args.levels, seed=args.seed, device=device,
+                    init=args.init)  # fmt: skip
     print(f"distilled {r['steps']} steps in {r['seconds']:.0f} s: student in {args.out}")
 
 
@@ -242,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--steps", type=int, default=4000)
     td.add_argument("--student-steps", type=int, default=2, choices=[1, 2, 3, 4], help="sampling steps by default")
     td.add_argument("--batch", type=int, default=64)
+    td.add_argument("--lr", type=float, default=1e-4)
+    td.add_argument("--levels", type=int, default=40, help="noise levels of the discretised teacher ODE")
+    td.add_argument("--init", help="start from the student in this folder instead of the teacher")
     td.add_argument("--seed", type=int, default=0)
     td.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     td.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
@@ -260,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
     ep.add_argument("--weights", help="PLD folder (default: the shipped models/pld/weights)")
     ep.add_argument("--out", default="eval_pose", help="folder for eval_pose.json, plots and the style classifier")
-    ep.add_argument("--limit", type=int, default=24, help="at most this many test clips")
-    ep.add_argument("--teacher-limit", type=int, default=10, help="clips the 50-step teacher runs on beside a student")
+    ep.add_argument("--limit", type=int, default=40, help="at most this many test clips")
+    ep.add_argument("--teacher-limit", type=int, help="clips the 50-step teacher runs on (default: all)")
     ep.add_argument("--retrain", action="store_true", help="retrain the cached style classifier")
     ep.set_defaults(func=_eval_pose)
 

@@ -278,6 +278,11 @@ def test_the_distilled_student_loads_and_runs_in_few_steps(tiny_run: Path, tiny_
     pose, gaze = model.generate(speech(1.0), "He nods a lot.", seed=1)
     assert pose.shape == (25, 6) and np.isfinite(pose).all()
     assert PoseModel.load(out, teacher=True).cfg.consistency is False  # the teacher is still there
+    # A distillation continued from that student starts exactly where it ended.
+    again = tiny_run.parent / "continued"
+    distill_pld(tiny_run, tiny_corpus, again, steps=0, init=out, prompts=HashEncoder())
+    for k, v in model.net.state_dict().items():
+        assert torch.equal(v, PoseModel.load(again).net.state_dict()[k]), k
 
 
 def test_decoder_tuning_keeps_the_encoder_and_decodes_noisy_latents_smoother(tiny_run: Path, tiny_corpus: Path) -> None:

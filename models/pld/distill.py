@@ -88,10 +88,12 @@ def distill_pld(
     batch: int = 64, lr: float = 1e-4, levels: int = 40, guidance_max: float = 3.0, ema: float = 0.95,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25,
     prompts: PromptEncoder | None = None, windows: str = "plan", plan_options: dict[str, Any] | None = None,
+    init: str | Path | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """Distil the teacher in ``teacher`` (a `train pld` folder) into a student in ``out``, on
     ``windows`` as train_pld's: "plan" (windows.PlanWindows, what the teacher is trained on) or
-    "corpus"."""
+    "corpus". The student starts as the teacher, or as the student in the folder ``init`` (a
+    distillation continued, e.g. with a finer grid of ``levels``)."""
     if windows not in ("plan", "corpus"):
         raise ValueError(f"windows must be 'plan' or 'corpus', not {windows!r}")
     teacher, out = Path(teacher), Path(out)
@@ -116,6 +118,11 @@ def distill_pld(
     net = PoseDenoiser(scfg).to(device)
     missing = net.load_state_dict(t_net.state_dict(), strict=False).missing_keys
     assert all(m.startswith("guidance.") for m in missing), missing
+    if init is not None:
+        start = checkpoint.load(Path(init) / "pld_student.safetensors", "pld_student", DenoiserConfig, PoseDenoiser)[0]
+        if start.cfg != scfg:
+            raise PoseModelError(f"the student in {init} is not the teacher's network: {start.cfg} != {scfg}")
+        net.load_state_dict(start.state_dict())
     path, state_path = out / "pld_student.safetensors", out / "train_state.pt"
     step, epoch = 0, 0
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)

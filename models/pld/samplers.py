@@ -45,14 +45,21 @@ def karras_sigmas(n: int, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA
     return torch.cat([s, s.new_zeros(1)])
 
 
+# Re-noising levels of the consistency sampler by step count (chosen on the validation voices, 30
+# clips, guidance 1.5; Fréchet distance of the pose to the ground truth, the teacher's 3.59): two
+# steps re-noise to 6.0 (3.17; 2.0: 3.83, 3.0: 3.55, 4.0: 3.31, 9.0: 3.11). A step from that high
+# re-draws the coarse shape the first jump blurred; lower levels only sharpen its detail.
+RENOISE = {2: (6.0,)}
+
+
 def consistency_sigmas(n: int, sigma_max: float = SIGMA_MAX) -> torch.Tensor:
-    """(n + 1,) levels for an n-step consistency sampler: sigma_max, then re-noising levels
-    spread geometrically from 2.0 down to 0.3 (where a pose latent's coarse shape is already
-    set and the fine detail is not), then 0."""
+    """(n + 1,) levels for an n-step consistency sampler: sigma_max, then the re-noising levels
+    (RENOISE's, else spread geometrically from 2.0 down to 0.3, where a pose latent's coarse shape
+    is already set and the fine detail is not), then 0."""
     if n < 1:
         raise ValueError(f"need at least one step, got {n}")
-    mids = torch.logspace(float(np.log10(2.0)), float(np.log10(0.3)), n - 1)  # empty for n = 1
-    return torch.cat([torch.tensor([sigma_max]), mids, torch.zeros(1)])
+    mids = RENOISE.get(n) or np.geomspace(2.0, 0.3, n - 1)  # empty for n = 1
+    return torch.cat([torch.tensor([sigma_max]), torch.tensor(mids, dtype=torch.float32), torch.zeros(1)])
 
 
 class Denoiser:
