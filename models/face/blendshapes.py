@@ -8,6 +8,8 @@ the ARKit name says, and nearby skin follows with a Gaussian falloff. A shape is
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from posetalk.models.face import topology as T
 from posetalk.models.face.params import BLENDSHAPE_NAMES, N_BLENDSHAPES
@@ -29,7 +31,26 @@ def _inside(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 
 def lip_sets(shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (478,) of upper-lip and lower-lip points, contours included."""
+    """Boolean masks (len(shape),) of upper-lip and lower-lip points, contours included.
+
+    Which point is on which lip is read off the canonical face (a symmetric neutral face) by
+    point index, not off ``shape``: a portrait's own neutral face can put an upper-lip point
+    below the line between the lips (a smile's raised corners; on the astronaut, point 271),
+    and the jaw then dragged a flap of upper lip across the open mouth."""
+    upper, lower = _canonical_lip_sets()
+    return upper[: len(shape)].copy(), lower[: len(shape)].copy()
+
+
+@lru_cache(maxsize=1)
+def _canonical_lip_sets() -> tuple[np.ndarray, np.ndarray]:
+    from posetalk.models.face.canonical import load
+
+    return _lip_sets_of(load().vertices)
+
+
+def _lip_sets_of(shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower lip by the geometry of ``shape`` (478, 3): inside the outer contour,
+    above or below the line half-way between the inner contours."""
     outer = shape[list(T.LIP_OUTER_UPPER) + list(T.LIP_OUTER_LOWER[::-1][1:-1]), :2]
     inside = _inside(outer, shape[:, :2])
     inside[list(T.LIP_OUTER_UPPER + T.LIP_OUTER_LOWER)] = True

@@ -54,14 +54,17 @@ def affines(
     xy: np.ndarray, uv: np.ndarray, tris: np.ndarray, cull: np.ndarray | bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-triangle 2×3 maps from output pixels to atlas pixels, and which to draw: those not
-    degenerate and, where ``cull`` says so, not folded over (see ``foldable``)."""
+    degenerate. Where ``cull`` says so, a triangle folded over (see ``foldable``) maps each pixel
+    to itself: it shows the portrait where it is, and hides what lies behind it (the mouth
+    interior, which showed through as dark holes at the corners of a smile pulled in)."""
     p = xy[tris].astype(np.float64)  # (K, 3, 2) output corners
     q = uv[tris].astype(np.float64)  # (K, 3, 2) atlas corners
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
     f1, f2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     flipped = det * (f1[:, 0] * f2[:, 1] - f1[:, 1] * f2[:, 0]) <= 0
-    ok = (np.abs(det) > 1e-6) & ~(flipped & cull)
+    ok = np.abs(det) > 1e-6
+    hide = ok & flipped & cull
     inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
     # M = [f1 f2] · [e1 e2]^-1, then the offset that sends corner 0 to its atlas point.
     m = np.empty((len(tris), 2, 3))
@@ -70,4 +73,5 @@ def affines(
         m[:, r, 1] = (f2[:, r] * e1[:, 0] - f1[:, r] * e2[:, 0]) * inv_det
         m[:, r, 2] = q[:, 0, r] - m[:, r, 0] * p[:, 0, 0] - m[:, r, 1] * p[:, 0, 1]
     m[~ok] = 0.0
+    m[hide] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
     return m.astype(np.float32), ok

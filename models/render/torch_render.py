@@ -65,6 +65,7 @@ class TorchRenderer:
         f1, f2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
         self.uv_winding = t(np.sign(f1[:, 0] * f2[:, 1] - f1[:, 1] * f2[:, 0]), torch.float64)
         self.foldable = t(foldable(avatar), torch.bool)
+        self.identity = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], device=self.device)  # pixel -> same pixel
         atlas = t(avatar.atlas).permute(2, 0, 1)[None]  # (1, 4, 3S, S)
         self.atlas = atlas
         self.plate = t(avatar.plate)  # (S, S, 3)
@@ -145,11 +146,13 @@ class TorchRenderer:
         tri_xy = xy[:, self.tris]  # (B, K, 3, 2)
         m = torch.cat([tri_xy, torch.ones_like(tri_xy[..., :1])], -1).double()  # (B, K, 3, 3)
         det = torch.linalg.det(m)
-        folded = (det * self.uv_winding <= 0) & self.foldable  # as in mesh.affines
-        valid = (det.abs() > 1e-6) & ~folded & self.moving
+        folded = (det * self.uv_winding <= 0) & self.foldable  # as in mesh.affines: drawn as the portrait
+        drawn = (det.abs() > 1e-6) & self.moving
+        valid = drawn & ~folded
         m = torch.where(valid[..., None, None], m, torch.eye(3, device=m.device, dtype=m.dtype))
         aff = torch.linalg.solve(m, self.uv[self.tris].double().expand(b, -1, -1, -1)).float()  # (B, K, 3, 2)
-        best = self._rasterise(xy, rank, valid)  # (B, S·S)
+        aff = torch.where(folded[..., None, None], self.identity, aff)
+        best = self._rasterise(xy, rank, drawn)  # (B, S·S)
         covered = best >= 0
         tri = torch.gather(order, 1, best.clamp_min(0))  # (B, S·S)
         a = aff[torch.arange(b, device=xy.device)[:, None], tri]  # (B, S·S, 3, 2)
