@@ -135,3 +135,29 @@ def test_lip_roll_thins_the_lip(avatar, name: str, outer: int, inner: int) -> No
     w[INDEX[name]] = 1.0
     after = frame_vertices(avatar, avatar.pose, avatar.gaze, w)[0]
     assert abs(after[outer, 1] - after[inner, 1]) < 0.35 * abs(before[outer, 1] - before[inner, 1])
+
+
+def test_closed_lips_hide_the_mouth_and_the_open_jaw_leaves_the_upper_lip(cpu_renderer, avatar) -> None:
+    from posetalk.models.face.blendshapes import _lip_sets_of
+    from posetalk.models.face.canonical import load
+    from posetalk.models.render.mesh import frame_vertices
+
+    # Every point the symmetric canonical face has on the upper lip only stays with the skull
+    # when the jaw opens (the astronaut's smile once put point 271 on the lower lip: a flap of
+    # upper lip was dragged across the open mouth).
+    upper, lower = _lip_sets_of(load().vertices)
+    upper_only = np.flatnonzero(upper & ~lower)
+    jaw = np.zeros(21, np.float32)
+    jaw[INDEX["jawOpen"]] = 1.0
+    shut = frame_vertices(avatar, avatar.pose, avatar.gaze, np.zeros(21, np.float32))[0]
+    opened = frame_vertices(avatar, avatar.pose, avatar.gaze, jaw)[0]
+    drop = (opened - shut)[upper_only, 1]
+    assert drop.max() < 1.0, (upper_only[drop.argmax()], drop.max())  # px at 512²
+    # With the lips closed, no pixel between the corners shows the mouth interior (folded lip
+    # triangles once left holes there: dark spikes at the corners).
+    cpu_renderer.render_frame(avatar.pose, avatar.gaze, np.zeros(21, np.float32))
+    ids = cpu_renderer._ids
+    (x0, y0), (x1, y1) = shut[list(T.MOUTH_CORNERS)].min(0), shut[list(T.MOUTH_CORNERS)].max(0)
+    box = ids[int(y0) - 15 : int(y1) + 15, int(x0) - 5 : int(x1) + 6]
+    drawn = box[box < len(avatar.layer)]
+    assert (avatar.layer[drawn] == 3).all(), np.unique(avatar.layer[drawn], return_counts=True)
