@@ -109,7 +109,8 @@ def _train_decoder(args: argparse.Namespace) -> None:
 def _eval_pose(args: argparse.Namespace) -> None:
     from posetalk.models.pld.evaluate import evaluate
 
-    evaluate(args.data, args.weights, args.out, args.limit, teacher_limit=args.teacher_limit, retrain=args.retrain)
+    evaluate(args.data, args.weights, args.out, args.limit, teacher_limit=args.teacher_limit, retrain=args.retrain,
+             split=args.split)  # fmt: skip
 
 
 def _eval(args: argparse.Namespace) -> None:
@@ -267,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--limit", type=int, default=40, help="at most this many test clips")
     ep.add_argument("--teacher-limit", type=int, help="clips the 50-step teacher runs on (default: all)")
     ep.add_argument("--retrain", action="store_true", help="retrain the cached style classifier")
+    ep.add_argument("--split", default="test", choices=["test", "val"], help="held-out voices to measure on")
     ep.set_defaults(func=_eval_pose)
 
     m = sub.add_parser("motion", help="audio file to a motion file (.npz or .json): head pose, gaze, 21 blendshapes")

@@ -144,6 +144,8 @@ def test_eval_pose_runs_end_to_end_and_writes_its_report(
     # A second run reuses the cached classifier; without any model folder it fails in one line.
     assert main(args[:-2] + ["--teacher-limit", "1", "--limit", "1"]) == 0
     assert "style classifier:" not in capsys.readouterr().out
+    assert main(args + ["--split", "val"]) == 2  # this corpus has no validation voices: said so
+    assert "no val records" in capsys.readouterr().err
     assert main(["eval", "pose", "--data", str(corpus), "--weights", str(tmp_path / "none"), "--out", str(out)]) == 2
 
 

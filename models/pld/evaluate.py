@@ -85,13 +85,14 @@ class Variant:
     seconds: float = 0.0
 
 
-def make_cases(corpus: Corpus, limit: int, seed: int = 0, max_seconds: float = 10.0) -> list[Case]:
-    """Up to ``limit`` clips from the test split (records under 2 s left out)."""
+def make_cases(corpus: Corpus, limit: int, seed: int = 0, max_seconds: float = 10.0, split: str = "test") -> list[Case]:
+    """Up to ``limit`` clips from ``split`` (the test voices; "val" to choose settings on)
+    (records under 2 s left out)."""
     out: list[Case] = []
     for i, line in enumerate(corpus.lines):
         if len(out) >= limit:
             break
-        if line["split"] != "test" or line["frames"] < hm.MIN_SEGMENT:
+        if line["split"] != split or line["frames"] < hm.MIN_SEGMENT:
             continue
         rec = corpus.record(i)
         audio = rec.audio[: int(max_seconds * SAMPLE_RATE)]
@@ -108,7 +109,7 @@ def make_cases(corpus: Corpus, limit: int, seed: int = 0, max_seconds: float = 1
         out.append(Case(k, rec.id, audio, name, plan, text, seen, rh, np.concatenate([pose, gaze], 1),
                         np.concatenate([pose2, gaze2], 1)))  # fmt: skip
     if not out:
-        raise CorpusError(f"{corpus.root} has no test records of 2 s or more")
+        raise CorpusError(f"{corpus.root} has no {split} records of 2 s or more")
     return out
 
 
@@ -159,16 +160,19 @@ def main_variant(variants: list[Variant]) -> Variant:
 def evaluate(
     data: str | Path, weights: str | Path | None = None, out: str | Path = "eval_pose", limit: int = 40, *,
     teacher_limit: int | None = None, seeds: int = 5, diversity_clips: int = 3, retrain: bool = False, seed: int = 0,
-    teacher_steps: int = TEACHER_STEPS, max_seconds: float = 10.0, prompts: Any = None,
+    teacher_steps: int = TEACHER_STEPS, max_seconds: float = 10.0, prompts: Any = None, split: str = "test",
 ) -> dict[str, Any]:  # fmt: skip
-    """Every metric over up to ``limit`` test clips; a table printed, eval_pose.json and PNG
-    plots written to ``out``. ``prompts`` replaces the models' prompt encoder (tests)."""
+    """Every metric over up to ``limit`` clips of ``split`` (the held-out test voices, or "val":
+    the validation voices, to choose run-time settings on); a table printed, eval_pose.json and
+    PNG plots written to ``out``. ``prompts`` replaces the models' prompt encoder (tests)."""
     import torch
 
     torch.set_num_threads(1)
     weights = Path(weights) if weights else default_weights()
     corpus = Corpus(data)
-    cases = make_cases(corpus, limit, seed, max_seconds)
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', not {split!r}")
+    cases = make_cases(corpus, limit, seed, max_seconds, split)
     variants = load_variants(weights, len(cases), teacher_limit, teacher_steps, prompts)  # fail before training
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -196,7 +200,7 @@ def evaluate(
     results["adherence"]["generated_train_wording"] = float((clf.predict(seen) == labels).mean())
     results["diversity"] = _diversity(main, cases[:diversity_clips], seeds, seed)
     results["config"] = {"data": str(data), "weights": str(weights), "clips": len(cases), "limit": limit,
-                         "teacher_limit": teacher_limit, "max_seconds": max_seconds, "seed": seed,
+                         "teacher_limit": teacher_limit, "max_seconds": max_seconds, "seed": seed, "split": split,
                          "main": main.name, "guidance": main.model.default_guidance}  # fmt: skip
     _print(results)
     results["plots"] = [str(plot_prompts(main, cases[0], out / "pose_prompts.png", seed)),
@@ -312,7 +316,7 @@ def _diversity(main: Variant, cases: list[Case], seeds: int, seed: int) -> dict[
 def _print(r: dict[str, Any]) -> None:
     cfg, rows = r["config"], r["variants"]
     print(
-        f"\nposetalk eval pose: {cfg['clips']} test clips (held-out voices, held-out wordings), main model "
+        f"\nposetalk eval pose: {cfg['clips']} {cfg['split']} clips (held-out voices, held-out wordings), main model "
         f"{cfg['main']}; style classifier {r['classifier']['heldout_accuracy']:.3f} on held-out ground truth"
     )
     head = ("clips", "adhere", "beat", "(chance)", "spd@beat", "(chance)", "FD", "FD common", "seam max",
