@@ -277,6 +277,13 @@ def test_the_distilled_student_loads_and_runs_in_few_steps(tiny_run: Path, tiny_
     assert model.cfg.consistency and model.cfg.guidance_embed and model.default_steps == 2
     pose, gaze = model.generate(speech(1.0), "He nods a lot.", seed=1)
     assert pose.shape == (25, 6) and np.isfinite(pose).all()
+    # Two steps sample at their own guidance scale unless one is asked for.
+    from posetalk.models.pld.stream import STEP_GUIDANCE
+
+    def at2(guidance: float | None) -> np.ndarray:
+        return model.generate(speech(1.0), "He nods a lot.", seed=1, steps=2, guidance=guidance)[0]
+
+    assert np.array_equal(at2(None), at2(STEP_GUIDANCE[2])) and not np.array_equal(at2(None), at2(2.0))
     assert PoseModel.load(out, teacher=True).cfg.consistency is False  # the teacher is still there
     # A distillation continued from that student starts exactly where it ended.
     again = tiny_run.parent / "continued"

@@ -45,20 +45,21 @@ def karras_sigmas(n: int, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA
     return torch.cat([s, s.new_zeros(1)])
 
 
-# Re-noising levels of the consistency sampler by step count (chosen on the validation voices, 30
-# clips, guidance 1.5; Fréchet distance of the pose to the ground truth, the teacher's 3.59): two
-# steps re-noise to 6.0 (3.17; 2.0: 3.83, 3.0: 3.55, 4.0: 3.31, 9.0: 3.11). A step from that high
-# re-draws the coarse shape the first jump blurred; lower levels only sharpen its detail.
-RENOISE = {2: (6.0,)}
+RENOISE = (2.0, 0.3)  # the consistency sampler's re-noising levels: geometric from the first to the last
 
 
 def consistency_sigmas(n: int, sigma_max: float = SIGMA_MAX) -> torch.Tensor:
-    """(n + 1,) levels for an n-step consistency sampler: sigma_max, then the re-noising levels
-    (RENOISE's, else spread geometrically from 2.0 down to 0.3, where a pose latent's coarse shape
-    is already set and the fine detail is not), then 0."""
+    """(n + 1,) levels for an n-step consistency sampler: sigma_max, then n - 1 re-noising levels
+    spread geometrically over RENOISE (2.0 for two steps; 2.0, 0.77, 0.3 for four: where a pose
+    latent's coarse shape is already set and the fine detail is not), then 0.
+
+    Re-noising from higher lowered the Fréchet distance to the ground truth but followed the
+    prompt less, on 103 validation clips: from 6.0 at two steps 2.47 against 2.74 (guidance 1.5),
+    held-out wordings recognised 33 % against 42 %; at four steps 2.46 against 2.78, 41 % against
+    48 %."""
     if n < 1:
         raise ValueError(f"need at least one step, got {n}")
-    mids = RENOISE.get(n) or np.geomspace(2.0, 0.3, n - 1)  # empty for n = 1
+    mids = np.geomspace(*RENOISE, n - 1)  # [2.0] for two steps, empty for one
     return torch.cat([torch.tensor([sigma_max]), torch.tensor(mids, dtype=torch.float32), torch.zeros(1)])
 
 
