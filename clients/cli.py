@@ -93,7 +93,7 @@ def _train_distill(args: argparse.Namespace) -> None:
     device = _train_device(args)
     r = distill_pld(args.teacher, args.data, args.out, steps=args.steps, student_steps=args.student_steps,
                     batch=args.batch, lr=args.lr, levels=args.levels, seed=args.seed, device=device,
-                    init=args.init)  # fmt: skip
+                    init=args.init, noise=args.noise)  # fmt: skip
     print(f"distilled {r['steps']} steps in {r['seconds']:.0f} s: student in {args.out}")
 
 
@@ -247,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--lr", type=float, default=1e-4)
     td.add_argument("--levels", type=int, default=40, help="noise levels of the discretised teacher ODE")
     td.add_argument("--init", help="start from the student in this folder instead of the teacher")
+    td.add_argument("--noise", type=float, default=0.0, help="share of windows with noise mixed into the audio (0-1)")
     td.add_argument("--seed", type=int, default=0)
     td.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     td.add_argument("--threads", type=int, default=1, help="CPU threads for torch")

@@ -353,7 +353,8 @@ def test_cli_trains_and_distils(tiny_corpus: Path, tmp_path: Path) -> None:
     assert main(["train", "pld", "--data", str(tiny_corpus), "--out", str(teacher), "--steps", "3",
                  "--vae-steps", "2", "--batch", "2", "--device", "cpu"]) == 0  # fmt: skip
     assert main(["train", "distill", "--teacher", str(teacher), "--data", str(tiny_corpus), "--out", str(student),
-                 "--steps", "2", "--batch", "2", "--student-steps", "1", "--device", "cpu"]) == 0  # fmt: skip
+                 "--steps", "2", "--batch", "2", "--student-steps", "1", "--noise", "0.5",
+                 "--device", "cpu"]) == 0  # fmt: skip
     assert PoseModel.load(student).default_steps == 1
     assert main(["train", "distill", "--teacher", str(tmp_path / "nothing"), "--data", str(tiny_corpus),
                  "--out", str(student)]) == 2  # fmt: skip

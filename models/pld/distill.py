@@ -31,6 +31,7 @@ import torch
 from posetalk.models import runlog
 from posetalk.models.errors import PoseModelError
 from posetalk.models.motion import checkpoint
+from posetalk.models.motion.augment import noise_mix
 from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import SIGMA_MAX, SIGMA_MIN, Denoiser, karras_sigmas
 from posetalk.models.pld.text import PromptEncoder, encoder
@@ -88,12 +89,13 @@ def distill_pld(
     batch: int = 64, lr: float = 1e-4, levels: int = 40, guidance_max: float = 3.0, ema: float = 0.95,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25,
     prompts: PromptEncoder | None = None, windows: str = "plan", plan_options: dict[str, Any] | None = None,
-    init: str | Path | None = None,
+    init: str | Path | None = None, noise: float = 0.0,
 ) -> dict[str, float]:  # fmt: skip
     """Distil the teacher in ``teacher`` (a `train pld` folder) into a student in ``out``, on
     ``windows`` as train_pld's: "plan" (windows.PlanWindows, what the teacher is trained on) or
     "corpus". The student starts as the teacher, or as the student in the folder ``init`` (a
-    distillation continued, e.g. with a finer grid of ``levels``)."""
+    distillation continued, e.g. with a finer grid of ``levels``). ``noise``: the share of windows
+    whose audio gets noise mixed in (motion.augment.noise_mix), the teacher hearing the same."""
     if windows not in ("plan", "corpus"):
         raise ValueError(f"windows must be 'plan' or 'corpus', not {windows!r}")
     teacher, out = Path(teacher), Path(out)
@@ -157,6 +159,8 @@ def distill_pld(
             g["lr"] = lr_now
         net.train()
         emb = torch.from_numpy(enc.embed(b["description"]))
+        if noise:
+            b["audio"] = noise_mix(b["audio"], gen, noise)
         loss = cd_loss(student, target, teach, vae, b, emb, grid, gen, guidance_max, device)
         opt.zero_grad()
         loss.backward()
