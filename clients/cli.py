@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
     ep.add_argument("--weights", help="PLD folder (default: the shipped models/pld/weights)")
     ep.add_argument("--out", default="eval_pose", help="folder for eval_pose.json, plots and the style classifier")
-    ep.add_argument("--limit", type=int, default=40, help="at most this many test clips")
+    ep.add_argument("--limit", type=int, default=200, help="at most this many clips (default: all, 118 test clips)")
     ep.add_argument("--teacher-limit", type=int, help="clips the 50-step teacher runs on (default: all)")
     ep.add_argument("--retrain", action="store_true", help="retrain the cached style classifier")
     ep.add_argument("--split", default="test", choices=["test", "val"], help="held-out voices to measure on")
