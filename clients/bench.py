@@ -168,7 +168,7 @@ def _pose_batch_hop(model, streams: int, repeats: int, device: str) -> float:  #
     @torch.no_grad()
     def hop() -> None:
         vis = visibility(cfg, torch.zeros(streams, device=device), heard_to)
-        cond = make_cond(cfg, audio, context, torch.ones(streams, device=device), vis, prompt, model.default_guidance)
+        cond = make_cond(cfg, audio, context, torch.ones(streams, device=device), vis, prompt, model.guidance_at(steps))
         z = sample(d, x, sigmas, cond=cond, noise=noise)
         vae.decode_raw(z * vae.z_std + vae.z_mean)
         if device == "cuda":
@@ -227,9 +227,9 @@ def bench_pose(
     d = Denoiser(model.net)
     vis = visibility(cfg, torch.zeros(1), torch.full((1,), cfg.context + cfg.hop + 2))
     layout = np.resize(audio, (cfg.context + cfg.window) * 640)  # one window's audio, repeated if short
-    cond = make_cond(cfg, torch.from_numpy(layout)[None],
-                     torch.zeros(1, cfg.context, cfg.channels), torch.ones(1), vis,
-                     torch.from_numpy(model.prompts.embed([prompt])), model.default_guidance)  # fmt: skip
+    prompt_vec = torch.from_numpy(model.prompts.embed([prompt]))
+    cond = make_cond(cfg, torch.from_numpy(layout)[None], torch.zeros(1, cfg.context, cfg.channels), torch.ones(1), vis,
+                     prompt_vec, model.guidance_at(model.default_steps))  # fmt: skip
     x = torch.randn(1, cfg.window // 4, cfg.latent)
     calls = []
     with torch.no_grad():
@@ -256,7 +256,7 @@ def bench_pose(
         results[f"cuda_hop_ms_batch{streams}"] = ms
         results[f"cuda_realtime_streams_batch{streams}"] = streams * cfg.hop / 25 * 1000 / ms
     print(f"posetalk bench pose: the {kind} of {folder} at {model.default_steps} steps, "
-          f"guidance {model.default_guidance} (medians of {repeats} repeats)")  # fmt: skip
+          f"guidance {model.guidance_at(model.default_steps)} (medians of {repeats} repeats)")  # fmt: skip
     for k, v in results.items():
         print(f"  {k:40s} {v:10.3f}")
     return results

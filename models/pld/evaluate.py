@@ -86,12 +86,14 @@ class Variant:
     seconds: float = 0.0
 
 
-def make_cases(corpus: Corpus, limit: int, seed: int = 0, max_seconds: float = 10.0, split: str = "test") -> list[Case]:
-    """Up to ``limit`` clips from ``split`` (the test voices; "val" to choose settings on)
+def make_cases(
+    corpus: Corpus, limit: int | None, seed: int = 0, max_seconds: float = 10.0, split: str = "test"
+) -> list[Case]:
+    """Up to ``limit`` (None: all) clips from ``split`` (the test voices; "val" to choose settings on)
     (records under 2 s left out)."""
     out: list[Case] = []
     for i, line in enumerate(corpus.lines):
-        if len(out) >= limit:
+        if limit is not None and len(out) >= limit:
             break
         if line["split"] != split or line["frames"] < hm.MIN_SEGMENT:
             continue
@@ -159,11 +161,11 @@ def main_variant(variants: list[Variant]) -> Variant:
 
 
 def evaluate(
-    data: str | Path, weights: str | Path | None = None, out: str | Path = "eval_pose", limit: int = 200, *,
+    data: str | Path, weights: str | Path | None = None, out: str | Path = "eval_pose", limit: int | None = None, *,
     teacher_limit: int | None = None, seeds: int = 5, diversity_clips: int = 3, retrain: bool = False, seed: int = 0,
     teacher_steps: int = TEACHER_STEPS, max_seconds: float = 10.0, prompts: Any = None, split: str = "test",
 ) -> dict[str, Any]:  # fmt: skip
-    """Every metric over up to ``limit`` clips of ``split`` (the held-out test voices, or "val":
+    """Every metric over up to ``limit`` (None: all) clips of ``split`` (the held-out test voices, or "val":
     the validation voices, to choose run-time settings on); a table printed, eval_pose.json and
     PNG plots written to ``out``. ``prompts`` replaces the models' prompt encoder (tests)."""
     import torch
@@ -202,7 +204,7 @@ def evaluate(
     results["diversity"] = _diversity(main, cases[:diversity_clips], seeds, seed)
     results["config"] = {"data": str(data), "weights": str(weights), "clips": len(cases), "limit": limit,
                          "teacher_limit": teacher_limit, "max_seconds": max_seconds, "seed": seed, "split": split,
-                         "main": main.name, "guidance": main.model.default_guidance}  # fmt: skip
+                         "main": main.name, "guidance": main.model.guidance_at(main.steps)}  # fmt: skip
     _print(results)
     results["plots"] = [str(plot_prompts(main, cases[0], out / "pose_prompts.png", seed)),
                         str(plot_vs_ground_truth(main, cases[:4], out / "pose_vs_gt.png"))]  # fmt: skip
