@@ -51,6 +51,42 @@ def align(audio: np.ndarray, text: str) -> list[Phone]:
     ws = words(text)
     if not ws:
         raise CorpusError(f"nothing to align: no words in {text!r}")
+    return _align(audio, ws, text)
+
+
+_PSEUDO: dict[tuple[str, ...], str] = {}  # phone run -> the made-up word that spells it
+
+
+def align_phones(audio: np.ndarray, labels: list[str]) -> list[Phone]:
+    """Times for a known ARPAbet phone sequence (``labels``, "sil" between words optional) in
+    ``audio``: for speech no dictionary spells, such as English read by another language's rules.
+    Each run of phones between silences becomes a made-up dictionary word."""
+    runs: list[tuple[str, ...]] = []
+    cur: list[str] = []
+    for label in [*labels, SILENCE]:
+        if label not in PHONE_ID:
+            raise CorpusError(f"unknown phone {label!r}")
+        if label != SILENCE:
+            cur.append(label)
+        elif cur:
+            runs.append(tuple(cur))
+            cur = []
+    if not runs:
+        raise CorpusError("nothing to align: no phones")
+    with _lock:
+        for run in runs:
+            if run not in _PSEUDO:  # letters only: pocketsphinx refuses some names with digits
+                n, name = len(_PSEUDO), "zzph"
+                for _ in range(6):
+                    n, r = divmod(n, 26)
+                    name += chr(97 + r)
+                _decoder().add_word(name, " ".join(run), True)
+                _PSEUDO[run] = name
+        ws = [_PSEUDO[r] for r in runs]
+    return _align(audio, ws, " ".join(" ".join(r) for r in runs))
+
+
+def _align(audio: np.ndarray, ws: list[str], text: str) -> list[Phone]:
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     pad = np.zeros(int(PAD * SAMPLE_RATE), np.float32)
     padded = np.concatenate([pad, audio, pad])

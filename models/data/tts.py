@@ -391,7 +391,40 @@ _MRPA = {
     "oi": ("OY",), "ou": ("OW",), "au": ("AW",), "i@": ("IH", "R"), "e@": ("EH", "R"), "u@": ("UH", "R"),
     "y": ("Y",), "j": ("Y",), "h": ("HH",), "ch": ("CH",), "jh": ("JH",), "zh": ("ZH",), "sh": ("SH",),
 }  # fmt: skip
-_PAUSES = {"pau", "h#", "#", "brth", "sil", "ssil", "_"}
+# Festival's recorded and HTS women of other languages, reading the English scripts by their own
+# letter-to-sound rules. Every natural-sounding English voice installable here is a man (Piper joe,
+# kal, ked) and the English women are espeak-ng's formant synthesis; on the held-out woman (CMU
+# SLT) closures were hit 47-59 % against 83-86 % on the held-out men. Name -> phone set.
+FOREIGN_WOMEN = {
+    "czech_dita": "czech", "lp_diphone": "italian", "suo_fi_lj_diphone": "finnish",
+    "upc_ca_ona_hts": "upc_catalan-central",
+}  # fmt: skip
+# Their phone sets -> ARPAbet by place of articulation and lip shape (the face is what matters:
+# taps and trills go to D, front rounded vowels to UW / UH, the labiodental nasal to F). Keys
+# without the stress mark "1" and the length mark ":".
+_SHARED = {
+    "p": ("P",), "b": ("B",), "m": ("M",), "f": ("F",), "v": ("V",), "t": ("T",), "d": ("D",),
+    "k": ("K",), "g": ("G",), "s": ("S",), "z": ("Z",), "n": ("N",), "l": ("L",), "L": ("L",),
+    "r": ("D",), "rr": ("D",), "j": ("Y",), "w": ("W",), "h": ("HH",), "a": ("AA",), "e": ("EH",),
+    "E": ("EH",), "i": ("IY",), "o": ("OW",), "O": ("AO",), "u": ("UW",),
+}  # fmt: skip
+_FOREIGN_PHONES = {
+    "upc_catalan-central": {**_SHARED, "ax": ("AH",), "J": ("N",), "S": ("SH",), "Z": ("ZH",)},
+    "italian": {
+        **_SHARED, "S": ("SH",), "Z": ("ZH",), "ts": ("T", "S"), "tS": ("CH",), "dz": ("D", "Z"),
+        "dZ": ("JH",), "J": ("N",), "ng": ("NG",), "nf": ("F",),
+    },
+    "finnish": {
+        **_SHARED, "y": ("UW",), "@": ("AE",), "&": ("AE",), "7": ("UH",), "T": ("TH",), "D": ("DH",),
+        "S": ("SH",), "Z": ("ZH",), "N": ("NG",),
+    },
+    "czech": {
+        **_SHARED, "c": ("T", "S"), "c~": ("CH",), "ch": ("HH",), "d~": ("D",), "dz": ("D", "Z"),
+        "dz~": ("JH",), "n*": ("N",), "n~": ("N",), "r~": ("ZH",), "r~*": ("ZH",), "s~": ("SH",),
+        "t~": ("T",), "z~": ("ZH",),
+    },
+}  # fmt: skip
+_PAUSES = {"pau", "h#", "#", "##", "brth", "sil", "ssil", "_"}
 _FESTIVAL_SCRIPT = """(voice_{voice})
 {setup}
 (set! utt (SynthText "{text}"))
@@ -422,7 +455,7 @@ def _festival_voices() -> tuple[str, ...]:
     for d in dirs.group(1).replace('"', "").split() if dirs else []:
         for lang in ("english", "us", "uk", "en", "en_us", "en_gb"):
             english |= {p.name for p in Path(d, lang).glob("*") if p.is_dir()}
-    return tuple(sorted(n for n in names if n in english))
+    return tuple(sorted(n for n in names if n in english or n in FOREIGN_WOMEN))
 
 
 def _festival(name: str, text: str, rate: float, pitch: float, variation: float):  # type: ignore[no-untyped-def]
@@ -430,6 +463,9 @@ def _festival(name: str, text: str, rate: float, pitch: float, variation: float)
     if hts:
         # HTS predicts its own durations: "-r" is its speed; festival ignores "-fm" (half tones)
         setup = f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {rate:.4f}))))'
+        pitch_used = 1.0
+    elif name in FOREIGN_WOMEN:  # their own intonation models: only the speed is set
+        setup = f"(Parameter.set 'Duration_Stretch {1.0 / rate:.4f})"
         pitch_used = 1.0
     else:
         f0_mean, f0_std = _DIPHONE_F0[0] * pitch, _DIPHONE_F0[1] * pitch
@@ -440,6 +476,10 @@ def _festival(name: str, text: str, rate: float, pitch: float, variation: float)
         )
         pitch_used = pitch
     clean = " ".join(text.replace("\\", " ").replace('"', " ").split())
+    if name in FOREIGN_WOMEN:  # their letter-to-sound rules stop at a character they lack (an em dash)
+        clean = re.sub(r"[^A-Za-z0-9 .,;:?!'-]+", ", ", clean)
+    if name == "lp_diphone":  # its Italian intonation fails on some questions ("get_c_val", 2 scripts in 80)
+        clean = clean.replace("?", ".")
     with tempfile.TemporaryDirectory(prefix="posetalk-festival-") as tmp:
         wav = Path(tmp) / "out.wav"
         script = _FESTIVAL_SCRIPT.format(voice=name, setup=setup, text=clean, wav=wav)
@@ -466,6 +506,9 @@ def _festival_phones(label: str, phoneset: str = "radio") -> tuple[str, ...]:
     low = label.lower()
     if low in _PAUSES:
         return (SILENCE,)
+    if phoneset in _FOREIGN_PHONES:
+        base = label[:-1] if label[-1:] in ("1", ":") and len(label) > 1 else label
+        return _FOREIGN_PHONES[phoneset].get(base, ())
     if phoneset == "mrpa" and low in _MRPA:
         return _MRPA[low]
     if label.upper() in PHONE_ID:
