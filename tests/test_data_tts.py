@@ -169,8 +169,9 @@ def test_several_sentences_stay_aligned(engine: str) -> None:
 
 
 def test_foreign_women_are_women_reading_english() -> None:
-    """festival's women of other languages are there for their voices: pitched like women (the
-    men here speak at 85-130 Hz), with the bilabials the English spelling asks for."""
+    """festival's women of other languages are there for their voices: pitched like women (this
+    sentence: 155-220 Hz; kal, ked, awb and rms say it at 101-127 Hz), with the bilabials the
+    English spelling asks for."""
     _need("festival")
     found = [v for v in tts.voices(["festival"]) if v.name in tts.FOREIGN_WOMEN]
     if not found:
@@ -178,7 +179,7 @@ def test_foreign_women_are_women_reading_english() -> None:
     text = "My brother — yes — bought a bigger boat in March."
     for voice in found:
         utt = tts.synthesize(voice, text)
-        assert _f0(utt.audio) > 160.0, voice.id
+        assert _f0(utt.audio) > 145.0, voice.id
         labels = [p.label for p in utt.phones]
         assert sum(lab in ("P", "B", "M") for lab in labels) >= 4, (voice.id, labels)  # my, brother, bought, bigger, boat, march
         check_timings(utt.phones, utt.duration, tolerance=1e-6)
