@@ -395,12 +395,9 @@ _MRPA = {
 # Festival's recorded and HTS women of other languages, reading the English scripts by their own
 # letter-to-sound rules. Every natural-sounding English voice installable here is a man (Piper joe,
 # kal, ked) and the English women are espeak-ng's formant synthesis; on the held-out woman (CMU
-# SLT) closures were hit 47-59 % against 83-86 % on the held-out men. Name -> phone set.
-FOREIGN_WOMEN = {
-    "czech_dita": "czech", "lp_diphone": "italian", "suo_fi_lj_diphone": "finnish",
-    "upc_ca_ona_hts": "upc_catalan-central",
-}  # fmt: skip
-# Their phone sets -> ARPAbet by place of articulation and lip shape (the face is what matters:
+# SLT) closures were hit 47-59 % against 83-86 % on the held-out men.
+FOREIGN_WOMEN = frozenset({"czech_dita", "lp_diphone", "suo_fi_lj_diphone", "upc_ca_ona_hts"})
+# Their phone sets (by the name festival prints for each voice's) -> ARPAbet by place of articulation and lip shape (the face is what matters:
 # taps and trills go to D, front rounded vowels to UW / UH, the labiodental nasal to F). Keys
 # without the stress mark "1" and the length mark ":".
 _SHARED = {
