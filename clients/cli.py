@@ -65,7 +65,8 @@ def _train(args: argparse.Namespace) -> None:
     device = _train_device(args)
     r = train_motion(args.data, args.out, steps=args.steps, batch=args.batch, seed=args.seed, device=device,
                      noise=args.noise, width=args.width, layers=args.layers, warp=args.warp,
-                     smooth=args.smooth, adapt=args.adapt, vocoded=args.vocode, pitch=args.pitch)  # fmt: skip
+                     smooth=args.smooth, adapt=args.adapt, vocoded=args.vocode, pitch=args.pitch,
+                     teachers=args.teacher, distill=args.distill)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -204,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds of a running mean voice spectrum taken off the input (0: off)")  # fmt: skip
     tm.add_argument("--width", type=int, help="CoarseNet's channels and GRU size (default 256)")
     tm.add_argument("--layers", type=int, help="CoarseNet's causal convolutions at the frame rate (default 2)")
+    tm.add_argument("--teacher", action="append", help="a trained motion model folder to distil (repeatable: averaged)")
+    tm.add_argument("--distill", type=float, default=0.5,
+                    help="with --teacher: share of the main losses against the teachers' outputs (0-1)")  # fmt: skip
     tm.set_defaults(func=_train)
     tp = tsub.add_parser(
         "pld", help="pose latent diffusion: the pose VAE, then the denoiser (pose + gaze from audio and text)"

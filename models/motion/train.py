@@ -13,6 +13,12 @@ smoothed spectra and a vocoder's re-synthesis in a share of the windows. (An L1 
 was tried first: most shapes have a median near 0, the sigmoids saturated there and the nets
 stopped listening to the audio.)
 
+Distillation (``teachers``): trained motion models run on the same augmented windows, and each
+of the four main losses (CoarseNet's shapes and phones, RefineNet's mouth and closure fraction)
+is taken partly (``distill``) against the teachers' averaged outputs instead of the rule targets:
+an average of independently trained nets generalises better to unheard voices than any one of
+them, and one net trained on its outputs keeps part of that at one net's cost.
+
 Checkpoints (safetensors) and the optimiser state are written every ``save_every`` steps and at
 the end; a run resumes from them. Progress goes to the terminal, a CSV and a PNG plot."""
 
@@ -65,7 +71,8 @@ LIP_WEIGHT[[INDEX["jawOpen"], INDEX["mouthClose"]]] = 2.0
 JAW, CLOSE = INDEX["jawOpen"], INDEX["mouthClose"]
 PHONE_WEIGHT = 0.05  # CoarseNet's phone cross-entropy (about 3 at the start, 1 when trained)
 CLOSE_WEIGHT = 0.05  # RefineNet's closure-ratio cross-entropy (about 0.2 when trained)
-LOG_KEYS = ("total", "coarse_mse", "lip_mse", "closure", "close_bce", "aux_ce", "phone_ce")
+LOG_KEYS = ("total", "coarse_mse", "lip_mse", "closure", "close_bce", "aux_ce", "phone_ce", "distill")
+Teacher = tuple[FrameNet, FrameNet]  # CoarseNet, RefineNet of a trained motion model
 
 
 def mel_of(audio: torch.Tensor) -> torch.Tensor:
@@ -77,10 +84,11 @@ def mel_of(audio: torch.Tensor) -> torch.Tensor:
 def losses(
     coarse: FrameNet, refine: FrameNet, batch: dict[str, Any], lookahead: int, device: str,
     gen: torch.Generator | None = None, noise: float = 0.0, warp: float = WARP, smooth: float = 0.0,
-    vocoded: float = 0.0, pitch: float = 1.0,
+    vocoded: float = 0.0, pitch: float = 1.0, teachers: list[Teacher] | None = None, distill: float = 0.0,
 ) -> dict[str, torch.Tensor]:  # fmt: skip
     """The training losses of one batch at one lookahead (with ``gen``: a random speaker warp, and
-    in their shares of the windows a vocoder's re-synthesis, noise and smoothed spectra)."""
+    in their shares of the windows a vocoder's re-synthesis, noise and smoothed spectra; with
+    ``teachers``: the main losses a ``distill`` share against their averaged outputs)."""
     audio = batch["audio"].to(device)
     if gen is not None and vocoded > 0:
         lo, hi = sorted((pitch, 1 / pitch))
@@ -131,7 +139,47 @@ def losses(
         c_aux = advance(c_aux, lookahead)
         parts["phone_ce"] = F.cross_entropy(c_aux.reshape(-1, c_aux.shape[-1]), phones.reshape(-1), ignore_index=-100)
         parts["total"] = total + PHONE_WEIGHT * parts["phone_ce"]
+    if teachers and distill > 0:
+        t = teacher_outputs(teachers, mel, pose_gaze, lookahead)
+        w = SHAPE_WEIGHT.to(device)
+        kd = ((c_out - t["coarse"]) ** 2 * w * m).sum() / (m.sum() * 21)
+        kd = kd + ((r_out - t["mouth"]) ** 2 * LIP_WEIGHT.to(device) * m).sum() / (m.sum() * N_MOUTH)
+        kd_close = F.binary_cross_entropy_with_logits(r_logits[..., CLOSE], t["close"], reduction="none")
+        kd = kd + CLOSE_WEIGHT * (kd_close * mask).sum() / mask.sum().clamp_min(1.0)
+        main = coarse_mse + lip_mse + CLOSE_WEIGHT * close_bce
+        if c_aux is not None:
+            kd_phone = -(t["phone"] * F.log_softmax(c_aux, -1)).sum(-1)
+            kd = kd + PHONE_WEIGHT * (kd_phone * mask).sum() / mask.sum().clamp_min(1.0)
+            main = main + PHONE_WEIGHT * parts["phone_ce"]
+        parts["distill"] = kd
+        parts["total"] = parts["total"] + distill * (kd - main)
     return parts
+
+
+@torch.no_grad()
+def teacher_outputs(
+    teachers: list[Teacher], mel: torch.Tensor, pose_gaze: torch.Tensor, lookahead: int
+) -> dict[str, torch.Tensor]:
+    """The teachers' averaged outputs, frame-aligned (lookahead undone): all shapes (CoarseNet),
+    the mouth and its closure fraction (RefineNet) and the phone probabilities."""
+    sums: dict[str, torch.Tensor] = {}
+    for coarse, refine in teachers:
+        y, aux, _ = coarse(mel, delay(pose_gaze, lookahead), lookahead)
+        r_logits = advance(refine.logits(mel, y[..., :N_MOUTH], lookahead)[0], lookahead)
+        out = {"coarse": advance(y, lookahead), "mouth": FrameNet.shapes(r_logits),
+               "close": torch.sigmoid(r_logits[..., CLOSE])}  # fmt: skip
+        if aux is not None:
+            out["phone"] = torch.softmax(advance(aux, lookahead), -1)
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0) + v
+    return {k: v / len(teachers) for k, v in sums.items()}
+
+
+def load_teachers(folders: list[str | Path], device: str) -> list[Teacher]:
+    from posetalk.models.motion.infer import MotionModel
+
+    models = [MotionModel.load(folder, device) for folder in folders]
+    return [(m.coarse.requires_grad_(False), m.refine.requires_grad_(False)) for m in models]
 
 
 def _mel_stats(ds: WindowDataset, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,11 +198,13 @@ def train_motion(
     data: str | Path, out: str | Path, *, steps: int = 4000, batch: int = 32, frames: int = 50, lr: float = 1e-3,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: float = WARP,
     noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
-    adapt: float = 0.0, vocoded: float = 0.0, pitch: float = 1.0,
+    adapt: float = 0.0, vocoded: float = 0.0, pitch: float = 1.0, teachers: list[str | Path] | None = None,
+    distill: float = 0.5,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
-    running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's)."""
+    running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's);
+    ``teachers`` (motion model folders) are distilled with the share ``distill`` of the losses."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -184,6 +234,7 @@ def train_motion(
         for net in (coarse, refine):
             net.mel_mean.copy_(mean.to(device))
             net.mel_std.copy_(std.to(device))
+    teacher_nets = load_teachers(teachers, device) if teachers else None
     rng = np.random.default_rng((seed, step))
     gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
     log_path = out / "train_log.csv"
@@ -199,7 +250,8 @@ def train_motion(
         for g in opt.param_groups:
             g["lr"] = lr_now
         coarse.train(), refine.train()
-        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp, smooth, vocoded, pitch)
+        parts = losses(coarse, refine, b, lookahead, device, gen if warp else None, noise, warp, smooth, vocoded, pitch,
+                       teacher_nets, distill)  # fmt: skip
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
