@@ -17,7 +17,8 @@ Distillation (``teachers``): trained motion models run on the same augmented win
 of the four main losses (CoarseNet's shapes and phones, RefineNet's mouth and closure fraction)
 is taken partly (``distill``) against the teachers' averaged outputs instead of the rule targets:
 an average of independently trained nets generalises better to unheard voices than any one of
-them, and one net trained on its outputs keeps part of that at one net's cost.
+them, and one net trained on its outputs keeps part of that at one net's cost (measured: most of
+the average's closures, none of its jawOpen r; weights/MODEL_CARD.md).
 
 Checkpoints (safetensors) and the optimiser state are written every ``save_every`` steps and at
 the end; a run resumes from them. Progress goes to the terminal, a CSV and a PNG plot."""
