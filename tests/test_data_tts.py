@@ -181,7 +181,8 @@ def test_foreign_women_are_women_reading_english() -> None:
         utt = tts.synthesize(voice, text)
         assert _f0(utt.audio) > 145.0, voice.id
         labels = [p.label for p in utt.phones]
-        assert sum(lab in ("P", "B", "M") for lab in labels) >= 4, (voice.id, labels)  # my, brother, bought, bigger, boat, march
+        # my, brother, bought, bigger, boat, march
+        assert sum(lab in ("P", "B", "M") for lab in labels) >= 4, (voice.id, labels)
         check_timings(utt.phones, utt.duration, tolerance=1e-6)
 
 

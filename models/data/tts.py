@@ -397,9 +397,10 @@ _MRPA = {
 # kal, ked) and the English women are espeak-ng's formant synthesis; on the held-out woman (CMU
 # SLT) closures were hit 47-59 % against 83-86 % on the held-out men.
 FOREIGN_WOMEN = frozenset({"czech_dita", "lp_diphone", "suo_fi_lj_diphone", "upc_ca_ona_hts"})
-# Their phone sets (by the name festival prints for each voice's) -> ARPAbet by place of articulation and lip shape (the face is what matters:
-# taps and trills go to D, front rounded vowels to UW / UH, the labiodental nasal to F). Keys
-# without the stress mark "1" and the length mark ":".
+# Their phone sets (by the name festival prints for each voice's) -> ARPAbet by place of
+# articulation and lip shape (the face is what matters: taps and trills go to D, front rounded
+# vowels to UW / UH, the labiodental nasal to F). Keys without the stress mark "1" and the length
+# mark ":".
 _SHARED = {
     "p": ("P",), "b": ("B",), "m": ("M",), "f": ("F",), "v": ("V",), "t": ("T",), "d": ("D",),
     "k": ("K",), "g": ("G",), "s": ("S",), "z": ("Z",), "n": ("N",), "l": ("L",), "L": ("L",),
