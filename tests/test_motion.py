@@ -163,6 +163,7 @@ def test_closure_losses_close_the_lips_not_the_jaw(tiny_run: Path) -> None:
 def test_a_distilled_student_learns_what_its_teachers_say(tiny_run: Path, tmp_path: Path) -> None:
     """Teachers that smile throughout (the rule targets never do): a student trained with half its
     losses against their averaged outputs smiles; one trained on the targets alone does not."""
+    from posetalk.models.data.records import Corpus
     from posetalk.models.motion import checkpoint
     from posetalk.models.motion.train import train_motion
 
@@ -172,7 +173,7 @@ def test_a_distilled_student_learns_what_its_teachers_say(tiny_run: Path, tmp_pa
         teacher.coarse.head.bias[smile] += 6.0
     for name, net in (("coarse", teacher.coarse), ("refine", teacher.refine)):
         checkpoint.save(tmp_path / "teacher" / f"{name}.safetensors", net, net.cfg, name)
-    audio = load_audio_of(tiny_run / "corpus")
+    audio = Corpus(tiny_run / "corpus").record(0).audio
     assert teacher.predict(audio)[:, smile].mean() > 0.9
     means = {}
     for distill in (0.0, 0.5):
@@ -181,13 +182,6 @@ def test_a_distilled_student_learns_what_its_teachers_say(tiny_run: Path, tmp_pa
         train_motion(tiny_run / "corpus", out, steps=60, batch=8, frames=40, seed=1, log_every=10, **kw)
         means[distill] = float(MotionModel.load(out).predict(audio)[:, smile].mean())
     assert means[0.5] > means[0.0] + 0.2, means
-
-
-def load_audio_of(corpus: Path) -> np.ndarray:
-    from posetalk.models.data.records import Corpus
-
-    c = Corpus(corpus)
-    return c.record(0).audio
 
 
 def test_sealing_closes_confident_closures_and_opens_unsure_ones() -> None:

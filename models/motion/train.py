@@ -110,25 +110,25 @@ def losses(
     y, c_aux, _ = coarse(mel, delay(pose_gaze, lookahead), lookahead)
     c_out = advance(y, lookahead)
     m = mask[..., None]
-    coarse_mse = ((c_out - target) ** 2 * SHAPE_WEIGHT.to(device) * m).sum() / (m.sum() * 21)
+    coarse_mse = weighted_mse(c_out, target, SHAPE_WEIGHT.to(device), m)
     r_logits, aux, _ = refine.logits(mel, y[..., :N_MOUTH].detach(), lookahead)
     r_logits, aux = advance(r_logits, lookahead), advance(aux, lookahead)  # type: ignore[arg-type]
     r_out = FrameNet.shapes(r_logits)
-    lip_mse = ((r_out - target[..., :N_MOUTH]) ** 2 * LIP_WEIGHT.to(device) * m).sum() / (m.sum() * N_MOUTH)
+    lip_mse = weighted_mse(r_out, target[..., :N_MOUTH], LIP_WEIGHT.to(device), m)
     bilabial = torch.isin(phone, torch.tensor(BILABIAL_IDS, device=device)).float() * mask
     # The lips close by mouthClose (jawOpen × the closure fraction), not by shutting the jaw: with
     # the jaw in this loss's gradient the net learnt to keep it low around every bilabial it was
     # unsure of (jawOpen r fell from 0.6 to 0.3 on held-out voices).
     gap = r_out[..., JAW].detach() * (1.0 - torch.sigmoid(r_logits[..., CLOSE]))
     # Averaged over all frames (bilabials are ~8% of them).
-    closure = (gap * bilabial).sum() / mask.sum().clamp_min(1.0)
+    closure = masked_mean(gap * bilabial, mask)
     # The lips' closure as its own near-binary target: mouthClose / jawOpen, 1 on every bilabial
     # and ~0 elsewhere. Squared error on mouthClose alone is tiny (the jaw is nearly shut there)
     # and did not close the lips. On the fraction's own logit (FrameNet.shapes: mouthClose =
     # jawOpen × sigmoid(logit 1)), so that it cannot move the jaw.
     ratio_t = torch.maximum((target[..., CLOSE] / target[..., JAW].clamp_min(0.03)).clamp(0.0, 1.0), bilabial)
     close_bce = F.binary_cross_entropy_with_logits(r_logits[..., CLOSE], ratio_t, reduction="none")
-    close_bce = (close_bce * mask).sum() / mask.sum().clamp_min(1.0)
+    close_bce = masked_mean(close_bce, mask)
     classes = PHONE_TO_CLASS.to(device)[phone.clamp(min=-1)]
     classes = torch.where(mask > 0, classes, torch.full_like(classes, -100))
     aux_ce = F.cross_entropy(aux.reshape(-1, aux.shape[-1]), classes.reshape(-1), ignore_index=-100)
@@ -142,19 +142,28 @@ def losses(
         parts["total"] = total + PHONE_WEIGHT * parts["phone_ce"]
     if teachers and distill > 0:
         t = teacher_outputs(teachers, mel, pose_gaze, lookahead)
-        w = SHAPE_WEIGHT.to(device)
-        kd = ((c_out - t["coarse"]) ** 2 * w * m).sum() / (m.sum() * 21)
-        kd = kd + ((r_out - t["mouth"]) ** 2 * LIP_WEIGHT.to(device) * m).sum() / (m.sum() * N_MOUTH)
+        kd = weighted_mse(c_out, t["coarse"], SHAPE_WEIGHT.to(device), m)
+        kd = kd + weighted_mse(r_out, t["mouth"], LIP_WEIGHT.to(device), m)
         kd_close = F.binary_cross_entropy_with_logits(r_logits[..., CLOSE], t["close"], reduction="none")
-        kd = kd + CLOSE_WEIGHT * (kd_close * mask).sum() / mask.sum().clamp_min(1.0)
+        kd = kd + CLOSE_WEIGHT * masked_mean(kd_close, mask)
         main = coarse_mse + lip_mse + CLOSE_WEIGHT * close_bce
         if c_aux is not None:
             kd_phone = -(t["phone"] * F.log_softmax(c_aux, -1)).sum(-1)
-            kd = kd + PHONE_WEIGHT * (kd_phone * mask).sum() / mask.sum().clamp_min(1.0)
+            kd = kd + PHONE_WEIGHT * masked_mean(kd_phone, mask)
             main = main + PHONE_WEIGHT * parts["phone_ce"]
         parts["distill"] = kd
         parts["total"] = parts["total"] + distill * (kd - main)
     return parts
+
+
+def weighted_mse(out: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Squared error (B, T, C) weighted per shape, averaged over the frames ``m`` (B, T, 1) counts."""
+    return ((out - target) ** 2 * weight * m).sum() / (m.sum() * out.shape[-1])
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sum of ``x * mask`` over the frames ``mask`` counts (at least one)."""
+    return (x * mask).sum() / mask.sum().clamp_min(1.0)
 
 
 @torch.no_grad()
