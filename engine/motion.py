@@ -20,6 +20,7 @@ from posetalk.models.audio.mel import StreamingMel
 from posetalk.models.motion.infer import MotionModel, seal_closures
 from posetalk.models.motion.nets import MELS_PER_FRAME, N_MOUTH
 from posetalk.models.motion.stream import NetStep  # the batched NumPy step; its states are swapped per round
+from posetalk.models.motion.voice_norm import PitchTracker, warp_rows
 
 
 @dataclass
@@ -52,6 +53,7 @@ class MotionState:
     refine: _NetState
     steps: int = 0
     pending_mel: list[np.ndarray] = field(default_factory=list)
+    pitch: PitchTracker | None = None  # voice_norm, when the model was trained with it
 
     def push_audio(self, slot: np.ndarray) -> np.ndarray:
         """A frame's 640 samples -> its (4, 80) mel frames (the front end is causal: a 640-sample
@@ -59,7 +61,11 @@ class MotionState:
         mel = self.mel.push(slot)
         if mel.shape[1] != MELS_PER_FRAME:
             raise RuntimeError(f"expected {MELS_PER_FRAME} mel frames per slot, got {mel.shape[1]}")
-        return np.ascontiguousarray(mel.T)
+        if self.pitch is None:
+            return np.ascontiguousarray(mel.T)
+        alpha = self.pitch.alpha  # from the frames before this one, as MotionStream
+        self.pitch.push(slot)
+        return warp_rows(np.ascontiguousarray(mel.T), alpha)
 
 
 def _run(step: NetStep, states: list[_NetState], mel: np.ndarray, extra: np.ndarray) -> np.ndarray:
@@ -90,7 +96,9 @@ class MotionRunner:
         self._lock = threading.Lock()  # the steps hold the batch's states while they run
 
     def new_state(self) -> MotionState:
-        return MotionState(StreamingMel(), _NetState.zeros_like(self.coarse), _NetState.zeros_like(self.refine))
+        pitch = PitchTracker(self.model.f0_ref) if self.model.f0_ref else None
+        return MotionState(StreamingMel(), _NetState.zeros_like(self.coarse), _NetState.zeros_like(self.refine),
+                           pitch=pitch)  # fmt: skip
 
     def step(self, states: list[MotionState], mels: np.ndarray, pose_gaze: np.ndarray) -> np.ndarray:
         """``mels`` (B, 4, 80) each session's next frame of mel, ``pose_gaze`` (B, 8) the head

@@ -64,15 +64,18 @@ def test_a_resumed_run_continues_from_its_checkpoint(tiny_run: Path) -> None:
     assert out["steps"] == 70  # ten more steps, not seventy from scratch
 
 
-@pytest.mark.parametrize("adapt_s", [0.0, 0.3])
-def test_streaming_equals_offline(tiny_run: Path, adapt_s: float) -> None:
+@pytest.mark.parametrize(("adapt_s", "f0_ref"), [(0.0, 0.0), (0.3, 0.0), (0.3, 130.0)])
+def test_streaming_equals_offline(tiny_run: Path, adapt_s: float, f0_ref: float) -> None:
     import dataclasses
 
     model = MotionModel.load(tiny_run / "run")
-    for net in (model.coarse, model.refine):  # with the running speech-spectrum mean taken off the input too
-        net.cfg = dataclasses.replace(net.cfg, adapt_s=adapt_s)
+    for net in (model.coarse, model.refine):  # with the running speech-spectrum mean and voice_norm too
+        net.cfg = dataclasses.replace(net.cfg, adapt_s=adapt_s, f0_ref=f0_ref)
     audio = np.random.default_rng(1).standard_normal(640 * 37).astype(np.float32) * 0.1
     audio[640 * 12 : 640 * 20] *= 0.01  # a pause: frames the running mean must skip
+    t = np.arange(640 * 15) / 16000
+    audio[640 * 20 : 640 * 35] *= 0.1
+    audio[640 * 20 : 640 * 35] += sum(np.sin(2 * np.pi * 200 * k * t) / k for k in range(1, 15)) * 0.2  # a woman's F0
     for lookahead in (0, 2):
         whole = model.predict(audio, lookahead)
         stream = MotionStream(model, lookahead)
@@ -86,6 +89,7 @@ def test_streaming_equals_offline(tiny_run: Path, adapt_s: float) -> None:
         got = np.concatenate(parts)
         assert got.shape == whole.shape
         np.testing.assert_allclose(got, whole, atol=1e-4)
+        assert (min(stream.alphas) < 0.8) == bool(f0_ref)  # the voice was moved down when asked
 
 
 @pytest.mark.skipif(not SHIPPED, reason="no shipped motion weights")

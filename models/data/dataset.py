@@ -37,7 +37,8 @@ class WindowDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         rng = np.random.default_rng((self.seed, self.epoch, i))
-        rec = self.corpus.record(self.ids[int(rng.choice(len(self.ids), p=self.weights))])
+        index = self.ids[int(rng.choice(len(self.ids), p=self.weights))]
+        rec = self.corpus.record(index)
         n = self.frames
         f0 = int(rng.integers(0, max(1, rec.frames - n + 1)))
         real = min(n, rec.frames - f0)
@@ -61,4 +62,6 @@ class WindowDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
             "mask": torch.from_numpy(mask),
             "description": rec.description,
             "voice": rec.voice,
+            "record": index,
+            "start": f0,
         }

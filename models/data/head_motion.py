@@ -123,12 +123,12 @@ def rhythm(audio: np.ndarray, n_frames: int) -> Rhythm:
     db = 10 * np.log10(np.mean(centre**2, axis=1) + 1e-12)
     top = db.max() if n_frames else -120.0
     energy = np.clip((db - top + 40) / 40, 0, 1) if top > -60 else np.zeros(n_frames)
-    f0, aperiodicity = _yin(frames)
+    f0, aperiodicity = yin(frames)
     pitch = np.where((aperiodicity < 0.25) & (energy > 0.25), f0, 0.0)
     return Rhythm(energy.astype(np.float32), pitch.astype(np.float32), _beats(energy, pitch))
 
 
-def _yin(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def yin(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """F0 (Hz) and the cumulative-mean-normalised difference at it, per frame (YIN, steps 1-5)."""
     t, n = frames.shape
     lag_min, lag_max = int(SAMPLE_RATE / F0_MAX), int(SAMPLE_RATE / F0_MIN) + 1

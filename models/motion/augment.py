@@ -21,18 +21,11 @@ def speaker_warp(mel: torch.Tensor, gen: torch.Generator, warp: float = WARP) ->
     """A random speaker and channel per window of a (B, 80, F) log-mel batch: the frequency axis
     scaled (vocal tract length perturbation), a spectral tilt and a gain. The corpus has few voices
     that sound like people; this makes more of them."""
-    from posetalk.models.audio.mel import mel_centres
+    from posetalk.models.motion.voice_norm import warp_frequency
 
     b, n, _ = mel.shape
-    centres = mel_centres()
     alpha = 1.0 + warp * (2 * torch.rand(b, generator=gen).numpy() - 1)
-    pos = np.stack([np.interp(centres / a, centres, np.arange(n)) for a in alpha])  # (B, 80) source bins
-    pos_t = torch.as_tensor(pos, dtype=mel.dtype, device=mel.device)
-    lo = pos_t.floor().long().clamp(0, n - 1)
-    hi = (lo + 1).clamp(max=n - 1)
-    frac = (pos_t - lo)[..., None]
-    idx = lambda i: i[..., None].expand(-1, -1, mel.shape[2])  # noqa: E731
-    warped = mel.gather(1, idx(lo)) * (1 - frac) + mel.gather(1, idx(hi)) * frac
+    warped = warp_frequency(mel, alpha)
     ramp = torch.linspace(-1.0, 1.0, n, device=mel.device)
     tilt = TILT * (2 * torch.rand(b, 1, 1, generator=gen) - 1).to(mel.device) * ramp[None, :, None]
     gain = GAIN * (2 * torch.rand(b, 1, 1, generator=gen) - 1).to(mel.device)

@@ -14,7 +14,8 @@ import torch
 from posetalk.models.data.phones import FPS, SAMPLE_RATE
 from posetalk.models.face.params import INDEX
 from posetalk.models.motion import checkpoint
-from posetalk.models.motion.nets import MAX_LOOKAHEAD, N_MOUTH, FrameNet, NetConfig, advance, delay
+from posetalk.models.motion.nets import MAX_LOOKAHEAD, MELS_PER_FRAME, N_MOUTH, FrameNet, NetConfig, advance, delay
+from posetalk.models.motion.voice_norm import factors, warp_frequency
 
 WEIGHTS = Path(__file__).parent / "weights"
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
@@ -75,6 +76,11 @@ class MotionModel:
         refine = checkpoint.load(folder / "refine.safetensors", "refine", NetConfig, FrameNet)[0]
         return cls(coarse.to(device).eval(), refine.to(device).eval())
 
+    @property
+    def f0_ref(self) -> float:
+        """voice_norm's reference pitch (Hz) the nets were trained with; 0: none."""
+        return self.coarse.cfg.f0_ref
+
     @torch.no_grad()
     def predict(
         self, audio: np.ndarray, lookahead: int = 2, pose_gaze: np.ndarray | None = None, refine: bool = True
@@ -90,6 +96,8 @@ class MotionModel:
         padded[: len(audio)] = audio
         device = next(self.coarse.parameters()).device
         mel = log_mel(torch.from_numpy(padded)[None].to(device))
+        if self.f0_ref:
+            mel = warp_frequency(mel, np.repeat(factors(audio, t, self.f0_ref), MELS_PER_FRAME)[None, : mel.shape[2]])
         pg = torch.zeros(1, t, 8, device=device)
         if pose_gaze is not None:
             pg[0] = torch.as_tensor(pose_gaze, dtype=torch.float32, device=device)

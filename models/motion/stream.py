@@ -17,6 +17,7 @@ from posetalk.models.motion.nets import (
     FrameNet,
     adapt_decay,
 )
+from posetalk.models.motion.voice_norm import PitchTracker, warp_rows
 from scipy.special import erf, expit, logit
 
 
@@ -144,6 +145,8 @@ class MotionStream:
         self.last: np.ndarray | None = None
         self.pending = np.zeros(0, np.float32)  # audio of the frame being filled
         self.silent: list[bool] = []  # per completed frame
+        self.pitch = PitchTracker(model.f0_ref) if model.f0_ref else None
+        self.alphas = [1.0]  # voice_norm factor of each frame, known once the frame before is complete
 
     @torch.no_grad()
     def push(self, samples: np.ndarray) -> np.ndarray:
@@ -151,6 +154,9 @@ class MotionStream:
         self.pending = np.concatenate([self.pending, samples])
         while len(self.pending) >= SAMPLES_PER_FRAME:
             self.silent.append(bool(silent_frames(self.pending[:SAMPLES_PER_FRAME], 1)[0]))
+            if self.pitch is not None:
+                self.pitch.push(self.pending[:SAMPLES_PER_FRAME])
+                self.alphas.append(self.pitch.alpha)
             self.pending = self.pending[SAMPLES_PER_FRAME:]
         mel = self.mel.push(samples)
         self.history = np.concatenate([self.history, mel], 1)
@@ -158,6 +164,8 @@ class MotionStream:
         while self.history.shape[1] >= MELS_PER_FRAME:
             frame = self.history[:, :MELS_PER_FRAME].T[None]  # (1, 4, 80)
             self.history = self.history[:, MELS_PER_FRAME:]
+            if self.pitch is not None:
+                frame = warp_rows(frame, self.alphas[self.steps])
             c = self.coarse(frame, self.pose_gaze)
             r = seal_closures(self.refine(frame, c[:, :N_MOUTH]), self.model.closure_ramp)
             self.steps += 1
