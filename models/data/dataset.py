@@ -40,16 +40,16 @@ class WindowDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
         index = self.ids[int(rng.choice(len(self.ids), p=self.weights))]
         rec = self.corpus.record(index)
         n = self.frames
-        f0 = int(rng.integers(0, max(1, rec.frames - n + 1)))
-        real = min(n, rec.frames - f0)
+        start = int(rng.integers(0, max(1, rec.frames - n + 1)))
+        real = min(n, rec.frames - start)
 
         def cut(a: np.ndarray) -> np.ndarray:
             out = np.zeros((n, *a.shape[1:]), a.dtype)
-            out[:real] = a[f0 : f0 + real]
+            out[:real] = a[start : start + real]
             return out
 
         audio = np.zeros(n * SAMPLES_PER_FRAME, np.float32)
-        seg = rec.audio[f0 * SAMPLES_PER_FRAME : (f0 + n) * SAMPLES_PER_FRAME]
+        seg = rec.audio[start * SAMPLES_PER_FRAME : (start + n) * SAMPLES_PER_FRAME]
         audio[: len(seg)] = seg
         mask = np.zeros(n, bool)
         mask[:real] = True
@@ -63,5 +63,5 @@ class WindowDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
             "description": rec.description,
             "voice": rec.voice,
             "record": index,
-            "start": f0,
+            "start": start,
         }

@@ -262,6 +262,8 @@ def train_motion(
             net.mel_mean.copy_(mean.to(device))
             net.mel_std.copy_(std.to(device))
     teacher_nets = load_teachers(teachers, device) if teachers else None
+    if teacher_nets and any(c.cfg.f0_ref != coarse.cfg.f0_ref for c, _ in teacher_nets):
+        raise ValueError("the teachers must have been trained with the student's --f0norm setting (they see its input)")
     rng = np.random.default_rng((seed, step))
     gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
     log_path = out / "train_log.csv"
