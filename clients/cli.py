@@ -61,13 +61,14 @@ def _train_device(args: argparse.Namespace) -> str:
 
 def _train(args: argparse.Namespace) -> None:
     from posetalk.models.motion.train import train_motion
+    from posetalk.models.motion.voice_norm import VoiceNorm
 
     device = _train_device(args)
     r = train_motion(args.data, args.out, steps=args.steps, batch=args.batch, seed=args.seed, device=device,
                      noise=args.noise, width=args.width, layers=args.layers, warp=args.warp,
                      smooth=args.smooth, adapt=args.adapt, vocoded=args.vocode, pitch=args.pitch,
                      teachers=args.teacher, distill=args.distill,
-                     f0norm=args.f0norm)  # fmt: skip
+                     f0norm=VoiceNorm(args.f0norm, args.f0_lowest) if args.f0norm else None)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -209,8 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--teacher", action="append", help="a trained motion model folder to distil (repeatable: averaged)")
     tm.add_argument("--distill", type=float, default=0.5,
                     help="with --teacher: share of the main losses against the teachers' outputs (0-1)")  # fmt: skip
-    tm.add_argument("--f0norm", action="store_true",
-                    help="move each utterance's log-mel down in frequency by its median F0 (voice_norm)")  # fmt: skip
+    tm.add_argument("--f0norm", type=float, nargs="?", const=130.0, metavar="HZ",
+                    help="move voices above HZ (default 130) down in frequency by their running median pitch")  # fmt: skip
+    tm.add_argument("--f0-lowest", type=float, default=0.75, help="with --f0norm: the most a voice is moved (factor)")
     tm.set_defaults(func=_train)
     tp = tsub.add_parser(
         "pld", help="pose latent diffusion: the pose VAE, then the denoiser (pose + gaze from audio and text)"

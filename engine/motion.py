@@ -96,7 +96,7 @@ class MotionRunner:
         self._lock = threading.Lock()  # the steps hold the batch's states while they run
 
     def new_state(self) -> MotionState:
-        pitch = PitchTracker(self.model.f0_ref) if self.model.f0_ref else None
+        pitch = PitchTracker(self.model.voice_norm) if self.model.voice_norm else None
         return MotionState(StreamingMel(), _NetState.zeros_like(self.coarse), _NetState.zeros_like(self.refine),
                            pitch=pitch)  # fmt: skip
 

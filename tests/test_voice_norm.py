@@ -17,23 +17,25 @@ def voice(f0: float, seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def test_a_high_voice_is_moved_down_and_a_low_one_is_not() -> None:
-    high, low = vn.factors(voice(210.0, 2.0), 50), vn.factors(voice(100.0, 2.0), 50)
+    norm = vn.VoiceNorm()  # 130 Hz, at most 0.75
+    high, low = vn.factors(voice(210.0, 2.0), 50, norm), vn.factors(voice(100.0, 2.0), 50, norm)
     assert (low == 1.0).all()
     assert (high[:vn.MIN_VOICED] == 1.0).all()  # nothing heard yet
-    np.testing.assert_allclose(high[-10:], vn.LOWEST)  # 130 / 210 = 0.62, clipped at the most allowed
-    mid = vn.factors(voice(150.0, 2.0), 50)[-1]
+    np.testing.assert_allclose(high[-10:], 0.75)  # 130 / 210 = 0.62, clipped at the most allowed
+    mid = vn.factors(voice(150.0, 2.0), 50, norm)[-1]
     assert abs(mid - 130 / 150) < 0.02, mid
-    assert (vn.factors(np.zeros(32000, np.float32), 50) == 1.0).all()  # silence: unvoiced
+    assert abs(vn.factors(voice(210.0, 2.0), 50, vn.VoiceNorm(180.0, 0.5))[-1] - 180 / 210) < 0.02
+    assert (vn.factors(np.zeros(32000, np.float32), 50, norm) == 1.0).all()  # silence: unvoiced
 
 
 def test_the_tracker_gives_a_stream_what_a_whole_file_gets() -> None:
     audio = np.concatenate([voice(100.0, 1.0), voice(190.0, 1.5, seed=1)])
     frames = len(audio) // 640
-    tracker, got = vn.PitchTracker(), []
+    tracker, got = vn.PitchTracker(vn.VoiceNorm()), []
     for k in range(frames):
         got.append(tracker.alpha)
         tracker.push(audio[k * 640 : (k + 1) * 640])
-    want = vn.factors(audio, frames)
+    want = vn.factors(audio, frames, vn.VoiceNorm())
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert want[25] == 1.0 and want[-1] < 0.8  # the man, then the woman once her pitch dominates
 

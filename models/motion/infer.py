@@ -15,7 +15,7 @@ from posetalk.models.data.phones import FPS, SAMPLE_RATE
 from posetalk.models.face.params import INDEX
 from posetalk.models.motion import checkpoint
 from posetalk.models.motion.nets import MAX_LOOKAHEAD, MELS_PER_FRAME, N_MOUTH, FrameNet, NetConfig, advance, delay
-from posetalk.models.motion.voice_norm import factors, warp_frequency
+from posetalk.models.motion.voice_norm import VoiceNorm, factors, of_config, warp_frequency
 
 WEIGHTS = Path(__file__).parent / "weights"
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
@@ -77,9 +77,9 @@ class MotionModel:
         return cls(coarse.to(device).eval(), refine.to(device).eval())
 
     @property
-    def f0_ref(self) -> float:
-        """voice_norm's reference pitch (Hz) the nets were trained with; 0: none."""
-        return self.coarse.cfg.f0_ref
+    def voice_norm(self) -> VoiceNorm | None:
+        """The pitch normalisation the nets were trained with (None: none)."""
+        return of_config(self.coarse.cfg)
 
     @torch.no_grad()
     def predict(
@@ -96,8 +96,9 @@ class MotionModel:
         padded[: len(audio)] = audio
         device = next(self.coarse.parameters()).device
         mel = log_mel(torch.from_numpy(padded)[None].to(device))
-        if self.f0_ref:
-            mel = warp_frequency(mel, np.repeat(factors(audio, t, self.f0_ref), MELS_PER_FRAME)[None, : mel.shape[2]])
+        if self.voice_norm is not None:
+            alpha = np.repeat(factors(audio, t, self.voice_norm), MELS_PER_FRAME)[None, : mel.shape[2]]
+            mel = warp_frequency(mel, alpha)
         pg = torch.zeros(1, t, 8, device=device)
         if pose_gaze is not None:
             pg[0] = torch.as_tensor(pose_gaze, dtype=torch.float32, device=device)

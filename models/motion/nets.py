@@ -39,7 +39,8 @@ class NetConfig:
     mel_kernel: int = 0  # a causal convolution over mel frames (100 Hz) before the frame convolution; 0 = none
     residual: bool = False  # outputs are corrections to the per-frame inputs (RefineNet: CoarseNet's mouth)
     adapt_s: float = 0.0  # time constant (s) of the running speech-spectrum mean taken off the input; 0: none
-    f0_ref: float = 0.0  # the log-mel moved down by voice_norm.factor(median F0, f0_ref) by the caller; 0: none
+    f0_ref: float = 0.0  # voice_norm.VoiceNorm(f0_ref, f0_lowest) moves the log-mel (by the caller); 0: none
+    f0_lowest: float = 0.75
 
 
 # The running mean of ``adapt``: mel frames whose mean normalised log-mel is above -SPEECH_LEVEL

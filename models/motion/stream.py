@@ -145,7 +145,7 @@ class MotionStream:
         self.last: np.ndarray | None = None
         self.pending = np.zeros(0, np.float32)  # audio of the frame being filled
         self.silent: list[bool] = []  # per completed frame
-        self.pitch = PitchTracker(model.f0_ref) if model.f0_ref else None
+        self.pitch = PitchTracker(model.voice_norm) if model.voice_norm else None
         self.alphas = [1.0]  # voice_norm factor of each frame, known once the frame before is complete
 
     @torch.no_grad()

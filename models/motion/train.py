@@ -51,7 +51,7 @@ from posetalk.models.motion.nets import (
     delay,
     refine_net,
 )
-from posetalk.models.motion.voice_norm import F0_REF, factors, warp_frequency
+from posetalk.models.motion.voice_norm import VoiceNorm, factors, of_config, warp_frequency
 
 VISEME_CLASS = {"sil": 0, "P": 1, "B": 1, "M": 1, "F": 2, "V": 2}
 for _p in ("W", "UW", "OW", "UH", "AO", "AW", "OY", "R", "SH", "ZH", "CH", "JH", "ER"):
@@ -201,14 +201,14 @@ def _mel_stats(ds: WindowDataset, n: int = 64) -> tuple[torch.Tensor, torch.Tens
     return mels.mean(1, keepdim=True), mels.std(1, keepdim=True).clamp_min(0.1)
 
 
-def _window_factors(ds: WindowDataset, b: dict[str, Any], cache: dict[int, np.ndarray], ref: float) -> np.ndarray:
+def _window_factors(ds: WindowDataset, b: dict[str, Any], cache: dict[int, np.ndarray], norm: VoiceNorm) -> np.ndarray:
     """(B, 4 * frames) voice_norm factors of a batch's windows, per mel frame (the padding keeps
     the last); each record's computed once."""
     out = []
     for i, start in zip(b["record"].tolist(), b["start"].tolist(), strict=True):
         if i not in cache:
             rec = ds.corpus.record(i)
-            cache[i] = factors(rec.audio, rec.frames, ref)
+            cache[i] = factors(rec.audio, rec.frames, norm)
         a = cache[i][start : start + ds.frames]
         out.append(np.repeat(np.pad(a, (0, ds.frames - len(a)), mode="edge"), MELS_PER_FRAME))
     return np.stack(out)
@@ -226,7 +226,7 @@ def train_motion(
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: float = WARP,
     noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
     adapt: float = 0.0, vocoded: float = 0.0, pitch: float = 1.0, teachers: list[str | Path] | None = None,
-    distill: float = 0.5, f0norm: bool = False,
+    distill: float = 0.5, f0norm: VoiceNorm | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
@@ -238,9 +238,11 @@ def train_motion(
     ds = WindowDataset(data, "train", frames=frames, seed=seed)
     cfg = coarse_net().cfg
     cfg = dataclasses.replace(cfg, width=width or cfg.width, layers=cfg.layers if layers is None else layers,
-                              adapt_s=adapt, f0_ref=F0_REF if f0norm else 0.0)  # fmt: skip
+                              adapt_s=adapt, f0_ref=f0norm.ref if f0norm else 0.0,
+                              f0_lowest=f0norm.lowest if f0norm else cfg.f0_lowest)  # fmt: skip
     coarse = coarse_net(cfg).to(device)
-    refine = refine_net(dataclasses.replace(refine_net().cfg, adapt_s=adapt, f0_ref=cfg.f0_ref)).to(device)
+    refine = refine_net(dataclasses.replace(refine_net().cfg, adapt_s=adapt, f0_ref=cfg.f0_ref,
+                                               f0_lowest=cfg.f0_lowest)).to(device)
     params = list(coarse.parameters()) + list(refine.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     step = 0
@@ -262,7 +264,8 @@ def train_motion(
             net.mel_mean.copy_(mean.to(device))
             net.mel_std.copy_(std.to(device))
     teacher_nets = load_teachers(teachers, device) if teachers else None
-    if teacher_nets and any(c.cfg.f0_ref != coarse.cfg.f0_ref for c, _ in teacher_nets):
+    norm = of_config(coarse.cfg)
+    if teacher_nets and any(of_config(c.cfg) != norm for c, _ in teacher_nets):
         raise ValueError("the teachers must have been trained with the student's --f0norm setting (they see its input)")
     rng = np.random.default_rng((seed, step))
     gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
@@ -275,8 +278,8 @@ def train_motion(
     alphas: dict[int, np.ndarray] = {}  # record -> voice_norm factor per frame, for f0_ref
     while step < steps:
         b = next(batches)
-        if coarse.cfg.f0_ref:
-            b["alpha"] = _window_factors(ds, b, alphas, coarse.cfg.f0_ref)
+        if norm is not None:
+            b["alpha"] = _window_factors(ds, b, alphas, norm)
         lookahead = int(rng.integers(0, MAX_LOOKAHEAD + 1))
         lr_now = lr * 0.5 * (1 + math.cos(math.pi * step / steps)) if step > 100 else lr * (step + 1) / 100
         for g in opt.param_groups:

@@ -13,12 +13,15 @@ is 1 until MIN_VOICED of them were voiced."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
 
 F0_REF = 130.0  # Hz: voices above this are moved down (the training men: 85-130 Hz)
 POWER = 1.0  # alpha = (ref / F0) ** POWER
-LOWEST = 0.75  # the most a voice is moved: about 5 semitones
+LOWEST = 0.75  # by default the most a voice is moved: about 5 semitones
 HISTORY = 250  # frames (10 s) of pitch the running median looks back on
 MIN_VOICED = 12  # voiced frames (about 0.5 s) before any move
 WINDOW = 1024  # samples of the pitch analysis, ending with each frame
@@ -27,12 +30,24 @@ QUIET_DBFS = -50.0  # the window's level above this: voiced
 HOP = 640  # samples per 25 fps frame
 
 
-def factor(f0: float, ref: float = F0_REF) -> float:
-    """alpha = clip((ref / F0) ** POWER, LOWEST, 1) for a voice of median pitch ``f0`` Hz (1 if
-    unvoiced or ``ref`` is 0)."""
-    if not (f0 > 0 and ref > 0):
-        return 1.0
-    return float(np.clip((ref / f0) ** POWER, LOWEST, 1.0))
+@dataclass(frozen=True)
+class VoiceNorm:
+    """alpha = clip((ref / F0) ** POWER, lowest, 1): voices above ``ref`` Hz moved down, by at
+    most ``lowest``."""
+
+    ref: float = F0_REF
+    lowest: float = LOWEST
+
+    def factor(self, f0: float) -> float:
+        """alpha for a voice of median pitch ``f0`` Hz (1 if unvoiced)."""
+        if not f0 > 0:
+            return 1.0
+        return float(np.clip((self.ref / f0) ** POWER, self.lowest, 1.0))
+
+
+def of_config(cfg: Any) -> VoiceNorm | None:
+    """The normalisation a net's config (nets.NetConfig) was trained with; None for none."""
+    return VoiceNorm(cfg.f0_ref, cfg.f0_lowest) if cfg.f0_ref else None
 
 
 def frame_pitch(windows: np.ndarray) -> np.ndarray:
@@ -53,26 +68,26 @@ def pitch_of(audio: np.ndarray, frames: int) -> np.ndarray:
     return frame_pitch(np.lib.stride_tricks.sliding_window_view(x, WINDOW)[::HOP][:frames])
 
 
-def running_factor(pitch: np.ndarray, ref: float = F0_REF) -> float:
+def running_factor(pitch: np.ndarray, norm: VoiceNorm) -> float:
     """The factor after ``pitch`` (the frames so far): from the median of the voiced ones among
     the last HISTORY."""
     recent = pitch[-HISTORY:]
     voiced = recent[recent > 0]
-    return factor(float(np.median(voiced)), ref) if len(voiced) >= MIN_VOICED else 1.0
+    return norm.factor(float(np.median(voiced))) if len(voiced) >= MIN_VOICED else 1.0
 
 
-def factors(audio: np.ndarray, frames: int, ref: float = F0_REF) -> np.ndarray:
+def factors(audio: np.ndarray, frames: int, norm: VoiceNorm) -> np.ndarray:
     """(frames,) each frame's factor, from the pitch of the frames before it."""
     p = pitch_of(audio, frames)
-    return np.array([running_factor(p[:t], ref) for t in range(frames)], np.float32)
+    return np.array([running_factor(p[:t], norm) for t in range(frames)], np.float32)
 
 
 class PitchTracker:
     """``factors`` for a stream: ``push`` each completed frame's HOP samples; ``alpha`` is the
     next frame's factor."""
 
-    def __init__(self, ref: float = F0_REF) -> None:
-        self.ref = ref
+    def __init__(self, norm: VoiceNorm) -> None:
+        self.norm = norm
         self.tail = np.zeros(WINDOW, np.float64)
         self.pitch: list[float] = []
         self.alpha = 1.0
@@ -81,7 +96,7 @@ class PitchTracker:
         self.tail = np.concatenate([self.tail[HOP:], np.asarray(frame, np.float64)])
         self.pitch.append(float(frame_pitch(self.tail[None])[0]))
         del self.pitch[:-HISTORY]
-        self.alpha = running_factor(np.array(self.pitch), self.ref)
+        self.alpha = running_factor(np.array(self.pitch), self.norm)
 
 
 def source_bins(alpha: np.ndarray) -> np.ndarray:
