@@ -6,9 +6,12 @@ engine`)."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
 import numpy as np
+import pytest
 from posetalk.engine import Output
 from posetalk.engine.clock import FRAME
 from posetalk.models.face.params import INDEX
@@ -99,8 +102,16 @@ def test_the_mouth_opens_in_speech_and_is_closed_in_silence(
     assert sum(o.end_of_speech for o in outs) == 1
 
 
-def test_the_lips_are_the_offline_models_lips(motion_model: MotionModel, small_avatar: Any, spoken: np.ndarray) -> None:
+@pytest.mark.parametrize("f0_ref", [0.0, 100.0])
+def test_the_lips_are_the_offline_models_lips(
+    motion_model: MotionModel, small_avatar: Any, spoken: np.ndarray, f0_ref: float
+) -> None:
     audio = padded(spoken)
+    if f0_ref:  # the same nets told they were trained with voice_norm: this voice (~120 Hz) moves down
+        nets = [copy.deepcopy(n) for n in (motion_model.coarse, motion_model.refine)]
+        for n in nets:
+            n.cfg = dataclasses.replace(n.cfg, f0_ref=f0_ref)
+        motion_model = MotionModel(*nets)
 
     async def run() -> list[Output]:
         async with engine(motion_model) as e:
@@ -118,6 +129,11 @@ def test_the_lips_are_the_offline_models_lips(motion_model: MotionModel, small_a
     np.testing.assert_allclose(got[speaking, :N_MOUTH], ref[speaking, :N_MOUTH], atol=2e-3)
     brows = [INDEX[n] for n in ("browInnerUp", "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight")]
     np.testing.assert_allclose(got[:, brows], ref[:, brows], atol=2e-3)
+    if f0_ref:
+        plain = MotionModel(motion_model.coarse, motion_model.refine)
+        plain.coarse.cfg = dataclasses.replace(plain.coarse.cfg, f0_ref=0.0)
+        moved = np.abs(plain.predict(heard, 2, pose_gaze)[speaking, :N_MOUTH] - ref[speaking, :N_MOUTH]).max()
+        assert moved > 0.02  # the normalisation changed the lips, and the engine followed
 
 
 def test_flush_shows_all_of_a_partial_frame_then_says_end_of_speech(
