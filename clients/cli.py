@@ -210,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--teacher", action="append", help="a trained motion model folder to distil (repeatable: averaged)")
     tm.add_argument("--distill", type=float, default=0.5,
                     help="with --teacher: share of the main losses against the teachers' outputs (0-1)")  # fmt: skip
-    tm.add_argument("--f0norm", type=float, nargs="?", const=130.0, metavar="HZ",
-                    help="move voices above HZ (default 130) down in frequency by their running median pitch")  # fmt: skip
-    tm.add_argument("--f0-lowest", type=float, default=0.75, help="with --f0norm: the most a voice is moved (factor)")
+    tm.add_argument("--f0norm", type=float, nargs="?", const=150.0, metavar="HZ",
+                    help="move voices above HZ (default 150) down in frequency by their running median pitch")  # fmt: skip
+    tm.add_argument("--f0-lowest", type=float, default=0.85, help="with --f0norm: the most a voice is moved (factor)")
     tm.set_defaults(func=_train)
     tp = tsub.add_parser(
         "pld", help="pose latent diffusion: the pose VAE, then the denoiser (pose + gaze from audio and text)"

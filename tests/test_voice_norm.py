@@ -17,7 +17,7 @@ def voice(f0: float, seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def test_a_high_voice_is_moved_down_and_a_low_one_is_not() -> None:
-    norm = vn.VoiceNorm()  # 130 Hz, at most 0.75
+    norm = vn.VoiceNorm(130.0, 0.75)
     high, low = vn.factors(voice(210.0, 2.0), 50, norm), vn.factors(voice(100.0, 2.0), 50, norm)
     assert (low == 1.0).all()
     assert (high[:vn.MIN_VOICED] == 1.0).all()  # nothing heard yet
@@ -37,7 +37,7 @@ def test_the_tracker_gives_a_stream_what_a_whole_file_gets() -> None:
         tracker.push(audio[k * 640 : (k + 1) * 640])
     want = vn.factors(audio, frames, vn.VoiceNorm())
     np.testing.assert_allclose(got, want, atol=1e-6)
-    assert want[25] == 1.0 and want[-1] < 0.8  # the man, then the woman once her pitch dominates
+    assert want[25] == 1.0 and want[-1] < 0.9  # the man, then the woman once her pitch dominates
 
 
 def test_warping_moves_a_formant_down_by_the_factor() -> None:

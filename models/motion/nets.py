@@ -40,7 +40,7 @@ class NetConfig:
     residual: bool = False  # outputs are corrections to the per-frame inputs (RefineNet: CoarseNet's mouth)
     adapt_s: float = 0.0  # time constant (s) of the running speech-spectrum mean taken off the input; 0: none
     f0_ref: float = 0.0  # voice_norm.VoiceNorm(f0_ref, f0_lowest) moves the log-mel (by the caller); 0: none
-    f0_lowest: float = 0.75
+    f0_lowest: float = 0.75  # the value before it was stored; new runs store theirs
 
 
 # The running mean of ``adapt``: mel frames whose mean normalised log-mel is above -SPEECH_LEVEL

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-F0_REF = 130.0  # Hz: voices above this are moved down (the training men: 85-130 Hz)
+F0_REF = 150.0  # Hz: voices above this are moved down (the training men: 85-130 Hz; SLT 172)
 POWER = 1.0  # alpha = (ref / F0) ** POWER
-LOWEST = 0.75  # by default the most a voice is moved: about 5 semitones
+LOWEST = 0.85  # by default the most a voice is moved: about 3 semitones
 HISTORY = 250  # frames (10 s) of pitch the running median looks back on
 MIN_VOICED = 12  # voiced frames (about 0.5 s) before any move
 WINDOW = 1024  # samples of the pitch analysis, ending with each frame
