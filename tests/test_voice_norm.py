@@ -3,7 +3,10 @@ a low voice's is left alone, causally (a stream gets what a whole file gets)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 from posetalk.models.audio.mel import log_mel, mel_centres
 from posetalk.models.motion import voice_norm as vn
@@ -51,3 +54,11 @@ def test_warping_moves_a_formant_down_by_the_factor() -> None:
     assert torch.equal(vn.warp_frequency(mel, np.array([1.0])), mel)
     rows = (mel + bump)[0].T.numpy()  # the NumPy version the streams use
     np.testing.assert_allclose(vn.warp_rows(rows, 0.8), moved[0].T.numpy(), atol=1e-5)
+
+
+def test_training_refuses_a_pitch_change_it_would_not_follow(tmp_path: Path) -> None:
+    from posetalk.models.motion.train import train_motion
+
+    with pytest.raises(ValueError, match="f0norm"):
+        train_motion(tmp_path / "corpus", tmp_path / "run", f0norm=vn.VoiceNorm(), vocoded=0.5, pitch=1.7)
+    assert not (tmp_path / "run").exists()  # refused before anything was written

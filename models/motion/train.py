@@ -232,6 +232,8 @@ def train_motion(
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
     running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's);
     ``teachers`` (motion model folders) are distilled with the share ``distill`` of the losses."""
+    if f0norm is not None and vocoded > 0 and pitch != 1.0:
+        raise ValueError("--f0norm with --vocode --pitch: the vocoded pitch would not move the voice_norm factor")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
