@@ -96,8 +96,9 @@ class MotionModel:
         padded[: len(audio)] = audio
         device = next(self.coarse.parameters()).device
         mel = log_mel(torch.from_numpy(padded)[None].to(device))
-        if self.voice_norm is not None:
-            alpha = np.repeat(factors(audio, t, self.voice_norm), MELS_PER_FRAME)[None, : mel.shape[2]]
+        norm = self.voice_norm
+        if norm is not None:
+            alpha = np.repeat(factors(audio, t, norm), MELS_PER_FRAME)[None, : mel.shape[2]]
             mel = warp_frequency(mel, alpha)
         pg = torch.zeros(1, t, 8, device=device)
         if pose_gaze is not None:

@@ -51,7 +51,7 @@ from posetalk.models.motion.nets import (
     delay,
     refine_net,
 )
-from posetalk.models.motion.voice_norm import VoiceNorm, factors, of_config, warp_frequency
+from posetalk.models.motion.voice_norm import VoiceNorm, config_fields, factors, of_config, warp_frequency
 
 VISEME_CLASS = {"sil": 0, "P": 1, "B": 1, "M": 1, "F": 2, "V": 2}
 for _p in ("W", "UW", "OW", "UH", "AO", "AW", "OY", "R", "SH", "ZH", "CH", "JH", "ER"):
@@ -240,11 +240,9 @@ def train_motion(
     ds = WindowDataset(data, "train", frames=frames, seed=seed)
     cfg = coarse_net().cfg
     cfg = dataclasses.replace(cfg, width=width or cfg.width, layers=cfg.layers if layers is None else layers,
-                              adapt_s=adapt, f0_ref=f0norm.ref if f0norm else 0.0,
-                              f0_lowest=f0norm.lowest if f0norm else cfg.f0_lowest)  # fmt: skip
+                              adapt_s=adapt, **config_fields(f0norm))  # fmt: skip
     coarse = coarse_net(cfg).to(device)
-    refine = refine_net(dataclasses.replace(refine_net().cfg, adapt_s=adapt, f0_ref=cfg.f0_ref,
-                                               f0_lowest=cfg.f0_lowest)).to(device)
+    refine = refine_net(dataclasses.replace(refine_net().cfg, adapt_s=adapt, **config_fields(f0norm))).to(device)
     params = list(coarse.parameters()) + list(refine.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     step = 0

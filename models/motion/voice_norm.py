@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from posetalk.models.data.phones import FPS, SAMPLE_RATE
 
 F0_REF = 150.0  # Hz: voices above this are moved down (the training men: 85-130 Hz; SLT 172)
 POWER = 1.0  # alpha = (ref / F0) ** POWER
@@ -27,7 +28,7 @@ MIN_VOICED = 12  # voiced frames (about 0.5 s) before any move
 WINDOW = 1024  # samples of the pitch analysis, ending with each frame
 APERIODIC = 0.25  # YIN's aperiodicity below this, and
 QUIET_DBFS = -50.0  # the window's level above this: voiced
-HOP = 640  # samples per 25 fps frame
+HOP = SAMPLE_RATE // FPS  # samples per video frame
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class VoiceNorm:
 def of_config(cfg: Any) -> VoiceNorm | None:
     """The normalisation a net's config (nets.NetConfig) was trained with; None for none."""
     return VoiceNorm(cfg.f0_ref, cfg.f0_lowest) if cfg.f0_ref else None
+
+
+def config_fields(norm: VoiceNorm | None) -> dict[str, float]:
+    """The nets.NetConfig fields that store ``norm`` (of_config's inverse); none for None."""
+    return {"f0_ref": norm.ref, "f0_lowest": norm.lowest} if norm is not None else {}
 
 
 def frame_pitch(windows: np.ndarray) -> np.ndarray:
