@@ -144,19 +144,23 @@ class MotionStream:
         self.steps = 0
         self.last: np.ndarray | None = None
         self.pending = np.zeros(0, np.float32)  # audio of the frame being filled
-        self.silent: list[bool] = []  # per completed frame
+        # Per frame, kept only until the frame is used: whether its audio is silent (by index of
+        # completed frames) and its voice_norm factor (known once the frame before is complete).
+        self.completed = 0
+        self.silent: dict[int, bool] = {}
         self.pitch = PitchTracker(model.voice_norm) if model.voice_norm else None
-        self.alphas = [1.0]  # voice_norm factor of each frame, known once the frame before is complete
+        self.alphas = {0: 1.0}
 
     @torch.no_grad()
     def push(self, samples: np.ndarray) -> np.ndarray:
         samples = np.asarray(samples, np.float32)
         self.pending = np.concatenate([self.pending, samples])
         while len(self.pending) >= SAMPLES_PER_FRAME:
-            self.silent.append(bool(silent_frames(self.pending[:SAMPLES_PER_FRAME], 1)[0]))
+            self.silent[self.completed] = bool(silent_frames(self.pending[:SAMPLES_PER_FRAME], 1)[0])
+            self.completed += 1
             if self.pitch is not None:
                 self.pitch.push(self.pending[:SAMPLES_PER_FRAME])
-                self.alphas.append(self.pitch.alpha)
+                self.alphas[self.completed] = self.pitch.alpha
             self.pending = self.pending[SAMPLES_PER_FRAME:]
         mel = self.mel.push(samples)
         self.history = np.concatenate([self.history, mel], 1)
@@ -165,7 +169,7 @@ class MotionStream:
             frame = self.history[:, :MELS_PER_FRAME].T[None]  # (1, 4, 80)
             self.history = self.history[:, MELS_PER_FRAME:]
             if self.pitch is not None:
-                frame = warp_rows(frame, self.alphas[self.steps])
+                frame = warp_rows(frame, self.alphas.pop(self.steps))
             c = self.coarse(frame, self.pose_gaze)
             r = seal_closures(self.refine(frame, c[:, :N_MOUTH]), self.model.closure_ramp)
             self.steps += 1
@@ -175,15 +179,18 @@ class MotionStream:
         return np.array(out, np.float32).reshape(-1, 21)
 
     def _gate(self, frame: np.ndarray, index: int) -> np.ndarray:
-        if self.silent[index]:
+        if self.silent.pop(index):
             frame = frame.copy()
             frame[:N_MOUTH] = 0.0
         return frame
 
     def flush(self) -> np.ndarray:
-        """The last ``lookahead`` frames (repeating the final step, as predict() does)."""
+        """The last ``lookahead`` frames (repeating the final step, as predict() does); the stream
+        is spent afterwards (a second flush returns nothing)."""
         if self.last is None:
             return np.zeros((0, 21), np.float32)
         n = min(self.lookahead, self.steps)
         first = self.steps - n
-        return np.array([self._gate(self.last, first + i) for i in range(n)], np.float32).reshape(-1, 21)
+        out = np.array([self._gate(self.last, first + i) for i in range(n)], np.float32).reshape(-1, 21)
+        self.last = None
+        return out
