@@ -4,6 +4,8 @@ the lookahead's audio is in. Gives the same numbers as MotionModel.predict on th
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
@@ -144,23 +146,21 @@ class MotionStream:
         self.steps = 0
         self.last: np.ndarray | None = None
         self.pending = np.zeros(0, np.float32)  # audio of the frame being filled
-        # Per frame, kept only until the frame is used: whether its audio is silent (by index of
-        # completed frames) and its voice_norm factor (known once the frame before is complete).
-        self.completed = 0
-        self.silent: dict[int, bool] = {}
+        # Per frame, in order, kept only until the frame is used: whether its audio is silent, and
+        # its voice_norm factor (known once the frame before is complete).
+        self.silent: deque[bool] = deque()
         self.pitch = PitchTracker(model.voice_norm) if model.voice_norm else None
-        self.alphas = {0: 1.0}
+        self.alphas = deque([1.0])
 
     @torch.no_grad()
     def push(self, samples: np.ndarray) -> np.ndarray:
         samples = np.asarray(samples, np.float32)
         self.pending = np.concatenate([self.pending, samples])
         while len(self.pending) >= SAMPLES_PER_FRAME:
-            self.silent[self.completed] = bool(silent_frames(self.pending[:SAMPLES_PER_FRAME], 1)[0])
-            self.completed += 1
+            self.silent.append(bool(silent_frames(self.pending[:SAMPLES_PER_FRAME], 1)[0]))
             if self.pitch is not None:
                 self.pitch.push(self.pending[:SAMPLES_PER_FRAME])
-                self.alphas[self.completed] = self.pitch.alpha
+                self.alphas.append(self.pitch.alpha)
             self.pending = self.pending[SAMPLES_PER_FRAME:]
         mel = self.mel.push(samples)
         self.history = np.concatenate([self.history, mel], 1)
@@ -169,17 +169,18 @@ class MotionStream:
             frame = self.history[:, :MELS_PER_FRAME].T[None]  # (1, 4, 80)
             self.history = self.history[:, MELS_PER_FRAME:]
             if self.pitch is not None:
-                frame = warp_rows(frame, self.alphas.pop(self.steps))
+                frame = warp_rows(frame, self.alphas.popleft())
             c = self.coarse(frame, self.pose_gaze)
             r = seal_closures(self.refine(frame, c[:, :N_MOUTH]), self.model.closure_ramp)
             self.steps += 1
             self.last = np.concatenate([r, c[:, N_MOUTH:]], -1)[0]
             if self.steps > self.lookahead:
-                out.append(self._gate(self.last, self.steps - 1 - self.lookahead))
+                out.append(self._gate(self.last))
         return np.array(out, np.float32).reshape(-1, 21)
 
-    def _gate(self, frame: np.ndarray, index: int) -> np.ndarray:
-        if self.silent.pop(index):
+    def _gate(self, frame: np.ndarray) -> np.ndarray:
+        """The next frame out, its mouth at rest if its audio was silent."""
+        if self.silent.popleft():
             frame = frame.copy()
             frame[:N_MOUTH] = 0.0
         return frame
@@ -190,7 +191,6 @@ class MotionStream:
         if self.last is None:
             return np.zeros((0, 21), np.float32)
         n = min(self.lookahead, self.steps)
-        first = self.steps - n
-        out = np.array([self._gate(self.last, first + i) for i in range(n)], np.float32).reshape(-1, 21)
+        out = np.array([self._gate(self.last) for _ in range(n)], np.float32).reshape(-1, 21)
         self.last = None
         return out
