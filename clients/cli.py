@@ -38,6 +38,13 @@ def _data(args: argparse.Namespace) -> None:
         engines = args.engines.split(",") if args.engines else None
         s = build(args.out, args.hours, args.seed, engines=engines, workers=args.workers)
         print(f"wrote {args.out}: {s['seconds_built_now'] / 3600:.3f} h built now at {s['realtime_factor']}× real time")
+    elif args.action == "real":
+        from posetalk.models.data.real import build as build_real
+
+        voices = args.voices.split(",") if args.voices else None
+        s = build_real(args.out, voices, limit=args.limit, workers=args.workers)
+        minutes = sum(v["minutes"] for v in s["alignment"].values())
+        print(f"wrote {args.out}: {minutes:.1f} min of real speech in {s['wall_s']:.0f} s")
     elif args.action == "track":
         from posetalk.models.data.tracked import build_from_videos
 
@@ -68,7 +75,8 @@ def _train(args: argparse.Namespace) -> None:
                      noise=args.noise, width=args.width, layers=args.layers, warp=args.warp,
                      smooth=args.smooth, adapt=args.adapt, vocoded=args.vocode, pitch=args.pitch,
                      teachers=args.teacher, distill=args.distill,
-                     f0norm=VoiceNorm(args.f0norm, args.f0_lowest) if args.f0norm else None)  # fmt: skip
+                     f0norm=VoiceNorm(args.f0norm, args.f0_lowest) if args.f0norm else None,
+                     real=args.real, real_share=args.real_share)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -117,9 +125,10 @@ def _eval_pose(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from posetalk.models.motion.evaluate import evaluate
+    from posetalk.models.motion.evaluate import LOOKAHEADS, evaluate
 
-    evaluate(args.data, args.out, args.weights, args.limit, args.split)
+    lookaheads = tuple(ms // 40 for ms in args.lookahead_ms) if args.lookahead_ms else LOOKAHEADS
+    evaluate(args.data, args.out, args.weights, args.limit, args.split, lookaheads)
 
 
 def _motion(args: argparse.Namespace) -> None:
@@ -211,8 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--distill", type=float, default=0.5,
                     help="with --teacher: share of the main losses against the teachers' outputs (0-1)")  # fmt: skip
     tm.add_argument("--f0norm", type=float, nargs="?", const=150.0, metavar="HZ",
-                    help="move voices above HZ (default 150) down in frequency by their running median pitch")  # fmt: skip
+                    help="move voices above HZ (default 150) down in frequency by their running median "
+                    "pitch")  # fmt: skip
     tm.add_argument("--f0-lowest", type=float, default=0.85, help="with --f0norm: the most a voice is moved (factor)")
+    tm.add_argument("--real", help="a `posetalk data real` corpus: its training prompts mixed into the windows")
+    tm.add_argument("--real-share", type=float, default=0.3, help="with --real: share of the windows from it (0-1)")
     tm.set_defaults(func=_train)
     tp = tsub.add_parser(
         "pld", help="pose latent diffusion: the pose VAE, then the denoiser (pose + gaze from audio and text)"
@@ -268,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--data", required=True)
     em.add_argument("--out", help="folder for eval_motion.json and eval_motion.png")
     em.add_argument("--weights", help="folder with the checkpoints (default: the shipped ones)")
-    em.add_argument("--limit", type=int, default=200, help="at most this many test utterances")
+    em.add_argument("--limit", type=int, help="at most this many utterances of each voice (default: all)")
     em.add_argument("--split", default="test", choices=["test", "val"], help="held-out voices to measure on")
+    em.add_argument("--lookahead-ms", type=int, action="append", choices=[0, 40, 80, 160],
+                    help="only this lookahead (repeatable; default: 0, 40, 80 and 160)")
     em.set_defaults(func=_eval)
     ep = esub.add_parser("pose", help="pose model: prompt adherence, beat alignment, diversity, student vs teacher")
     ep.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
@@ -298,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--engines", help="comma-separated subset of espeak-ng,festival,flite,piper (default: all found)")
     ds.add_argument("--workers", type=int, help="processes (default: one per core)")
+    dr = dsub.add_parser("real", help="real recorded speech from Debian's packages, aligned to its transcripts")
+    dr.add_argument("--out", required=True, help="corpus folder (an interrupted build resumes there)")
+    dr.add_argument("--voices", help="comma-separated subset of en,es,fr,ru,it,alsa (default: all)")
+    dr.add_argument("--limit", type=int, help="at most this many prompts per voice")
+    dr.add_argument("--workers", type=int, help="processes (default: one per core)")
     dt = dsub.add_parser("track", help="talking-head videos (mp4, mov, webm) into the same record format")
     dt.add_argument("--videos", required=True, help="folder of videos; a .txt beside a video is its description")
     dt.add_argument("--out", required=True)

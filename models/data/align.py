@@ -44,6 +44,16 @@ def pronunciation(word: str) -> list[str] | None:
     return pron.split() if pron else None
 
 
+def add_pronunciation(word: str, phones: list[str]) -> None:
+    """Teach the dictionary ``word`` (for this process): ARPAbet ``phones`` from another
+    letter-to-sound source (real.py takes espeak-ng's) for words cmudict lacks."""
+    bad = [p for p in phones if p not in PHONE_ID or p == SILENCE]
+    if not phones or bad:
+        raise CorpusError(f"cannot add {word!r}: phones {phones} ({', '.join(bad) or 'none'})")
+    with _lock:
+        _decoder().add_word(word.lower(), " ".join(phones), True)
+
+
 def align(audio: np.ndarray, text: str) -> list[Phone]:
     """ARPAbet phones (and "sil") with times for 16 kHz mono ``audio`` that speaks ``text``.
 

@@ -1,5 +1,6 @@
-"""A PyTorch Dataset of random fixed-length windows over a corpus split: audio samples and the
-per-frame arrays that go with them, aligned (frame f covers samples [f·640, (f+1)·640))."""
+"""PyTorch Datasets of random fixed-length windows over a corpus split: audio samples and the
+per-frame arrays that go with them, aligned (frame f covers samples [f·640, (f+1)·640)); and a
+mix of several corpora (synthetic and real speech) in set shares."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from posetalk.models.data.phones import FPS, SAMPLE_RATE
-from posetalk.models.data.records import Corpus
+from posetalk.models.data.records import Corpus, Record
 from posetalk.models.errors import CorpusError
 
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
@@ -35,8 +36,15 @@ class WindowDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
     def __len__(self) -> int:
         return self.length
 
+    def record(self, key: int) -> Record:
+        """The record an item's ``record`` field names."""
+        return self.corpus.record(key)
+
     def __getitem__(self, i: int) -> dict[str, Any]:
-        rng = np.random.default_rng((self.seed, self.epoch, i))
+        return self.window(np.random.default_rng((self.seed, self.epoch, i)))
+
+    def window(self, rng: np.random.Generator) -> dict[str, Any]:
+        """A window drawn with ``rng``: a record in proportion to its length, then a start."""
         index = self.ids[int(rng.choice(len(self.ids), p=self.weights))]
         rec = self.corpus.record(index)
         n = self.frames
@@ -65,3 +73,31 @@ class WindowDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
             "record": index,
             "start": start,
         }
+
+
+class MixedWindows(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """Windows from several WindowDatasets, item i from part k with probability ``shares[k]``
+    (drawn from a generator seeded by (seed, epoch, i)); an item's ``record`` is a key that
+    ``record()`` resolves across the parts. As long as its first part."""
+
+    KEY = 10**8  # record keys of part k are k * KEY + the record's index in its corpus
+
+    def __init__(self, parts: list[WindowDataset], shares: list[float], seed: int = 0) -> None:
+        if len(parts) != len(shares) or not parts or min(shares) < 0 or sum(shares) <= 0:
+            raise ValueError(f"shares {shares} do not fit {len(parts)} parts")
+        self.parts, self.seed, self.epoch = parts, seed, 0
+        self.shares = np.asarray(shares, np.float64) / sum(shares)
+        self.frames = parts[0].frames
+
+    def __len__(self) -> int:
+        return len(self.parts[0])
+
+    def record(self, key: int) -> Record:
+        return self.parts[key // self.KEY].record(key % self.KEY)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        k = int(rng.choice(len(self.parts), p=self.shares))
+        item = self.parts[k].window(rng)
+        item["record"] += k * self.KEY
+        return item

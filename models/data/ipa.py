@@ -54,12 +54,27 @@ _MULTI: dict[str, tuple[str, ...]] = {
     # syllabic consonants: cmudict writes AH + consonant ("bottle" B AA T AH L, "button" ... AH N)
     "əl": ("AH", "L"), "l̩": ("AH", "L"), "n̩": ("AH", "N"), "m̩": ("AH", "M"), "ɹ̩": ("ER",),
 }  # fmt: skip
+# The other languages' phonemes espeak-ng names (French, Spanish, Italian, Russian: the real voices
+# of data/real.py), mapped by place and lip shape to the ARPAbet phone whose viseme is nearest:
+# nasal vowels to their oral vowel, front rounded vowels to ER (rounded, mid), the palatal nasal
+# and lateral to N/L + Y, affricates to their two parts, the Spanish approximants to their stops
+# (β: the lips approach each other), the Russian soft or retroflex sounds to their plain ones.
+_FOREIGN: dict[str, tuple[str, ...]] = {
+    "ɑ̃": ("AA",), "ɔ̃": ("AO",), "ɛ̃": ("EH",), "œ̃": ("EH",), "œ": ("ER",), "ɥ": ("W",),
+    "ɲ": ("N", "Y"), "ʎ": ("L", "Y"), "ts": ("T", "S"), "dz": ("D", "Z"), "ss": ("S",),
+    "β": ("B",), "ɣ": ("G",), "ʝ": ("Y",), "ɭ": ("L",), "ɕ": ("SH",), "ʑ": ("ZH",), "ʂ": ("SH",),
+    "ʐ": ("ZH",), "ja": ("Y", "AA"), "ju": ("Y", "UW"), "je": ("Y", "EH"), "jo": ("Y", "OW"),
+}  # fmt: skip
 IPA_TO_ARPABET: dict[str, tuple[str, ...]] = {
     **{k: (v,) for k, v in _C.items()},
     **{k: (v,) for k, v in _V.items()},
     **_MULTI,
+    **_FOREIGN,
 }
 _LONGEST = max(map(len, IPA_TO_ARPABET))
+# Length marks, and what espeak-ng's other languages append to a name: "-" (a linking form), '"'
+# and "^" (variants of one vowel)
+_MARKS = frozenset('ː:-"^')
 _VOWELS = frozenset(VOWELS)
 # When one espeak phoneme becomes several ARPAbet phones its time is shared by these weights.
 _WEIGHT = {"vowel": 1.5, "consonant": 1.0}
@@ -69,7 +84,7 @@ def arpabet(symbol: str) -> tuple[str, ...] | None:
     """ARPAbet phones for one espeak IPA phoneme name, or None if unknown."""
     if symbol in IPA_TO_ARPABET:
         return IPA_TO_ARPABET[symbol]
-    bare = "".join(c for c in symbol if c not in "ː:" and c not in MODIFIERS)  # marks we do not list
+    bare = "".join(c for c in symbol if c not in _MARKS and c not in MODIFIERS)  # marks we do not list
     return IPA_TO_ARPABET.get(bare) if bare else None
 
 

@@ -62,23 +62,25 @@ def _pick_voice(rng: np.random.Generator, split: str, voices: dict[str, list[tts
 
 
 def make_record(
-    utt: Utterance, rng: np.random.Generator, rid: str, split: str, pool: list[np.ndarray] | None = None
-) -> records.Record:
+    utt: Utterance, rng: np.random.Generator, rid: str, split: str, pool: list[np.ndarray] | None = None,
+    *, source: str = "tts", augment_p: float = AUGMENT_P, articulation: float | None = None,
+) -> records.Record:  # fmt: skip
     """Targets, head motion and description for one utterance, then augmentation (babble noise
-    made from ``pool``, other utterances of the same shard)."""
+    made from ``pool``, other utterances of the same shard) with probability ``augment_p``;
+    ``articulation``: a fixed one (visemes.expression_track) instead of a random style."""
     from posetalk.models.data import augment, describe, head_motion
 
     frames = visemes.n_frames(utt.duration)
     rhythm = head_motion.rhythm(utt.audio, frames)
-    expression, style = visemes.expression_track(utt.phones, frames, rng, peaks=rhythm.beats)
+    expression, style = visemes.expression_track(utt.phones, frames, rng, peaks=rhythm.beats, articulation=articulation)
     pose, gaze, plan = head_motion.generate(frames, rng, rhythm=rhythm)
     description = describe.describe(plan, rng)
     audio, applied = utt.audio, {}
-    if rng.random() < AUGMENT_P:
+    if rng.random() < augment_p:
         audio, applied = augment.augment(utt.audio, rng, speech_pool=pool or None)
     phones = np.array([(PHONE_ID[p.label], p.start, p.end, p.stress) for p in utt.phones], np.float32)
     return records.Record(
-        id=rid, split=split, source="tts", voice=utt.voice, text=utt.text, description=description,
+        id=rid, split=split, source=source, voice=utt.voice, text=utt.text, description=description,
         audio=audio.astype(np.float32), expression=expression, pose=pose, gaze=gaze,
         phone=visemes.frame_phones(utt.phones, frames), phones=phones,
         meta={"engine": utt.engine, **utt.meta, "style": style, "augment": applied},

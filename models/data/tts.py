@@ -351,6 +351,25 @@ def _espeak(name: str, text: str, rate: float, pitch: float, variation: float): 
     return audio, sr, _ends(segs), meta
 
 
+def espeak_words(text: str, voice: str) -> list[list[tuple[str, int]]]:
+    """espeak-ng's pronunciation of each word of ``text`` in ``voice`` (a language or dialect:
+    "en-us", "fr", "es-419", "it", "ru"): per word, its ARPAbet phones with lexical stress (by
+    ipa's mapping); words espeak says nothing for are left out. The letter-to-sound rules for
+    words no dictionary spells (real.py)."""
+    es = _espeak_lib()
+    out = []
+    with es.lock:
+        if not es.set_voice(voice):
+            raise TTSError(f"espeak-ng has no voice {voice!r}")
+        names = [es.phonemes(word) for word in text.split()]
+    for word in names:
+        segs, _ = ipa.to_arpabet((name, 1.0) for name in word)
+        phones = [(label, stress) for label, stress, _ in segs if label != SILENCE]
+        if phones:
+            out.append(phones)
+    return out
+
+
 def _closures(audio: np.ndarray, events: list[tuple[int, str]], rate: int) -> list[tuple[int, str]]:
     """Give each consonant the silent closure espeak plays just before its phoneme event.
 
@@ -722,4 +741,4 @@ def bench_tts(sentences: Iterable[str] = BENCH_SENTENCES) -> dict[str, float]:
     return out
 
 
-__all__ = ["ENGINES", "Voice", "available_engines", "bench_tts", "synthesize", "voices"]
+__all__ = ["ENGINES", "Voice", "available_engines", "bench_tts", "espeak_words", "synthesize", "voices"]

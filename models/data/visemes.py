@@ -190,15 +190,20 @@ def brow_raises(
 
 
 def expression_track(
-    phones: list[Phone], frames: int, rng: np.random.Generator, peaks: np.ndarray | None = None
-) -> tuple[np.ndarray, dict[str, float]]:
+    phones: list[Phone], frames: int, rng: np.random.Generator, peaks: np.ndarray | None = None,
+    articulation: float | None = None,
+) -> tuple[np.ndarray, dict[str, float]]:  # fmt: skip
     """(T, 21) targets for one utterance: coarticulated lips with a per-utterance articulation
-    and resting smile, blinks, brow raises. Returns the targets and the style drawn."""
+    and resting smile, blinks, brow raises. Returns the targets and the style drawn. With
+    ``articulation`` given (a real recording's phones: its speaker's style is not known), that
+    articulation and no smile."""
     style = {
         "articulation": float(rng.uniform(0.7, 1.3)),
         "smile": float(rng.choice([0.0, 0.0, rng.uniform(0.05, 0.35)])),
         "expressive": float(rng.uniform(0.2, 0.8)),
     }
+    if articulation is not None:
+        style.update(articulation=articulation, smile=0.0)
     out = lip_targets(phones, frames, style["articulation"])
     if style["smile"] > 0:
         drift = 1 + 0.3 * np.sin(2 * np.pi * (np.arange(frames) / FPS / rng.uniform(3, 8) + rng.random()))

@@ -68,17 +68,25 @@ def degrade(audio: np.ndarray, seed: int) -> np.ndarray:
 
 
 def evaluate(
-    data: str | Path, out: str | Path | None = None, weights: str | Path | None = None, limit: int = 200,
-    split: str = "test",
+    data: str | Path, out: str | Path | None = None, weights: str | Path | None = None, limit: int | None = None,
+    split: str = "test", lookaheads: tuple[int, ...] = LOOKAHEADS,
 ) -> dict[str, Any]:  # fmt: skip
-    """Metrics over up to ``limit`` records of ``split`` (the held-out test voices; "val" for
-    choosing settings); a table printed, JSON and plots in ``out``."""
+    """Metrics over the records of ``split`` (the held-out test voices; "val" for choosing
+    settings), at most ``limit`` of each voice; the table printed for all and for each voice,
+    JSON and plots in ``out``."""
     model = MotionModel.load(weights) if weights else MotionModel.load()
     sync = _sync_model(weights)
     corpus = Corpus(data)
-    recs = [corpus.record(i) for i, x in enumerate(corpus.lines) if x["split"] == split][:limit]
+    lines = [(i, x) for i, x in enumerate(corpus.lines) if x["split"] == split]
+    if limit is not None:
+        seen: dict[str, int] = {}
+        for _, x in lines:
+            seen[x["voice"]] = x["_n"] = seen.get(x["voice"], 0) + 1
+        lines = [(i, x) for i, x in lines if x.pop("_n") <= limit]
+    recs = [corpus.record(i) for i, _ in lines]
     if not recs:
         raise ValueError(f"{data} has no {split} records")
+    voices = sorted({r.voice for r in recs})
     mesh = LipMesh()
     results: dict[str, Any] = {"split": split, "records": len(recs), "seconds": round(sum(r.duration for r in recs), 1),
                                "closure_ramp": list(model.closure_ramp)}  # fmt: skip
@@ -96,7 +104,7 @@ def evaluate(
     plots = []
     for audio_kind in ("clean", "degraded"):
         audios = [r.audio if audio_kind == "clean" else degrade(r.audio, i) for i, r in enumerate(recs)]
-        for la in LOOKAHEADS:
+        for la in lookaheads:
             for refine in (False, True):
                 preds = [
                     model.predict(a, la, np.concatenate([r.pose, r.gaze], 1), refine)
@@ -104,9 +112,18 @@ def evaluate(
                 ]  # noqa: E501
                 key = f"{audio_kind}/lookahead{la * 40}ms/{'coarse+refine' if refine else 'coarse'}"
                 results[key] = _metrics(recs, preds, audios, mesh, sync)
-                if audio_kind == "clean" and la == 2 and refine:
+                if len(voices) > 1:
+                    for v in voices:
+                        mine = [k for k, r in enumerate(recs) if r.voice == v]
+                        per = results.setdefault("voices", {}).setdefault(v, {"records": len(mine)})
+                        per[key] = _metrics(*([x[k] for k in mine] for x in (recs, preds, audios)), mesh, sync)
+                if audio_kind == "clean" and la == min(2, max(lookaheads)) and refine:
                     plots = preds[:4]
+    print(f"{split}: {len(recs)} records of {len(voices)} voice(s), {results['seconds']:.0f} s")
     _print_table(results)
+    for v, per in results.get("voices", {}).items():
+        print(f"\n{v} ({per['records']} records)")
+        _print_table(per)
     print(f"the targets themselves close {results['targets_closure_hit_rate']:.0%} of bilabials")
     if "jaw_r_ceiling_articulation" in results:
         ceiling = results["jaw_r_ceiling_articulation"]
@@ -144,6 +161,8 @@ def _metrics(recs, preds, audios, mesh, sync) -> dict[str, float]:  # type: igno
         from posetalk.models.motion.sync import sync_scores
 
         scores = [sync_scores(sync, a, p[:, :14]) for a, p in zip(audios, preds, strict=True) if len(p) >= 30]
+        if not scores:
+            return m
         m["sync_offset_median"] = float(np.median([s["offset"] for s in scores]))
         m["sync_offset0_share"] = float(np.mean([s["offset"] == 0 for s in scores]))
         m["sync_confidence"] = float(np.mean([s["confidence"] for s in scores]))
@@ -163,10 +182,10 @@ def _sync_model(weights):  # type: ignore[no-untyped-def]
 
 def _print_table(results: dict[str, Any]) -> None:
     keys = [k for k in results if "/" in k]
-    cols = list(results[keys[0]])
+    cols = list(dict.fromkeys(c for k in keys for c in results[k]))
     print(f"{'setting':48s}" + "".join(f"{c:>20s}" for c in cols))
     for k in keys:
-        print(f"{k:48s}" + "".join(f"{results[k][c]:20.3f}" for c in cols))
+        print(f"{k:48s}" + "".join(f"{results[k][c]:20.3f}" if c in results[k] else f"{'-':>20s}" for c in cols))
 
 
 def _plot(recs: list[Record], preds: list[np.ndarray], png: Path) -> None:

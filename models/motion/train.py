@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from posetalk.models import runlog
-from posetalk.models.data.dataset import WindowDataset
+from posetalk.models.data.dataset import MixedWindows, WindowDataset
 from posetalk.models.data.phones import PHONE_ID
 from posetalk.models.face.params import INDEX
 from posetalk.models.motion import checkpoint
@@ -76,6 +76,7 @@ PHONE_WEIGHT = 0.05  # CoarseNet's phone cross-entropy (about 3 at the start, 1 
 CLOSE_WEIGHT = 0.05  # RefineNet's closure-ratio cross-entropy (about 0.2 when trained)
 LOG_KEYS = ("total", "coarse_mse", "lip_mse", "closure", "close_bce", "aux_ce", "phone_ce", "distill")
 Teacher = tuple[FrameNet, FrameNet]  # CoarseNet, RefineNet of a trained motion model
+Windows = WindowDataset | MixedWindows
 
 
 def mel_of(audio: torch.Tensor) -> torch.Tensor:
@@ -196,25 +197,25 @@ def load_teachers(folders: list[str | Path], device: str) -> list[Teacher]:
     return [(m.coarse.requires_grad_(False), m.refine.requires_grad_(False)) for m in models]
 
 
-def _mel_stats(ds: WindowDataset, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def _mel_stats(ds: Windows, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
     mels = torch.cat([mel_of(ds[i]["audio"][None])[0] for i in range(min(n, len(ds)))], 1)
     return mels.mean(1, keepdim=True), mels.std(1, keepdim=True).clamp_min(0.1)
 
 
-def _window_factors(ds: WindowDataset, b: dict[str, Any], cache: dict[int, np.ndarray], norm: VoiceNorm) -> np.ndarray:
+def _window_factors(ds: Windows, b: dict[str, Any], cache: dict[int, np.ndarray], norm: VoiceNorm) -> np.ndarray:
     """(B, 4 * frames) voice_norm factors of a batch's windows, per mel frame (the padding keeps
     the last); each record's computed once."""
     out = []
     for i, start in zip(b["record"].tolist(), b["start"].tolist(), strict=True):
         if i not in cache:
-            rec = ds.corpus.record(i)
+            rec = ds.record(i)
             cache[i] = factors(rec.audio, rec.frames, norm)
         a = cache[i][start : start + ds.frames]
         out.append(np.repeat(np.pad(a, (0, ds.frames - len(a)), mode="edge"), MELS_PER_FRAME))
     return np.stack(out)
 
 
-def _batches(ds: WindowDataset, batch: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def _batches(ds: Windows, batch: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=0, drop_last=True)
     while True:
         yield from loader
@@ -226,18 +227,22 @@ def train_motion(
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25, warp: float = WARP,
     noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
     adapt: float = 0.0, vocoded: float = 0.0, pitch: float = 1.0, teachers: list[str | Path] | None = None,
-    distill: float = 0.5, f0norm: VoiceNorm | None = None,
+    distill: float = 0.5, f0norm: VoiceNorm | None = None, real: str | Path | None = None, real_share: float = 0.3,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
     running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's);
-    ``teachers`` (motion model folders) are distilled with the share ``distill`` of the losses."""
+    ``teachers`` (motion model folders) are distilled with the share ``distill`` of the losses;
+    ``real`` (a `data real` corpus) gives the share ``real_share`` of the training windows."""
     if f0norm is not None and vocoded > 0 and pitch != 1.0:
         raise ValueError("--f0norm with --vocode --pitch: the vocoded pitch would not move the voice_norm factor")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    ds = WindowDataset(data, "train", frames=frames, seed=seed)
+    ds: Windows = WindowDataset(data, "train", frames=frames, seed=seed)
+    if real is not None:  # real recorded speech (data real) mixed in: a share of the windows
+        parts = [ds, WindowDataset(real, "train", frames=frames, seed=seed)]
+        ds = MixedWindows(parts, [1.0 - real_share, real_share], seed=seed)
     cfg = coarse_net().cfg
     cfg = dataclasses.replace(cfg, width=width or cfg.width, layers=cfg.layers if layers is None else layers,
                               adapt_s=adapt, **config_fields(f0norm))  # fmt: skip
