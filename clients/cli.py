@@ -76,7 +76,7 @@ def _train(args: argparse.Namespace) -> None:
                      smooth=args.smooth, adapt=args.adapt, vocoded=args.vocode, pitch=args.pitch,
                      teachers=args.teacher, distill=args.distill,
                      f0norm=VoiceNorm(args.f0norm, args.f0_lowest) if args.f0norm else None,
-                     real=args.real, real_share=args.real_share)  # fmt: skip
+                     real=args.real, real_share=args.real_share, init=args.init)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -225,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     tm.add_argument("--f0-lowest", type=float, default=0.85, help="with --f0norm: the most a voice is moved (factor)")
     tm.add_argument("--real", help="a `posetalk data real` corpus: its training prompts mixed into the windows")
     tm.add_argument("--real-share", type=float, default=0.3, help="with --real: share of the windows from it (0-1)")
+    tm.add_argument("--init", help="start from this trained motion model (fine-tuning; its settings are kept)")
     tm.set_defaults(func=_train)
     tp = tsub.add_parser(
         "pld", help="pose latent diffusion: the pose VAE, then the denoiser (pose + gaze from audio and text)"

@@ -228,12 +228,15 @@ def train_motion(
     noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
     adapt: float = 0.0, vocoded: float = 0.0, pitch: float = 1.0, teachers: list[str | Path] | None = None,
     distill: float = 0.5, f0norm: VoiceNorm | None = None, real: str | Path | None = None, real_share: float = 0.3,
+    init: str | Path | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
     running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's);
     ``teachers`` (motion model folders) are distilled with the share ``distill`` of the losses;
-    ``real`` (a `data real` corpus) gives the share ``real_share`` of the training windows."""
+    ``real`` (a `data real` corpus) gives the share ``real_share`` of the training windows; ``init``
+    (a motion model folder) is the starting point instead of random weights (its architecture and
+    input settings are kept: width, layers, adapt and f0norm are then ignored)."""
     if f0norm is not None and vocoded > 0 and pitch != 1.0:
         raise ValueError("--f0norm with --vocode --pitch: the vocoded pitch would not move the voice_norm factor")
     out = Path(out)
@@ -263,6 +266,12 @@ def train_motion(
         step, ds.epoch = state["step"], state["epoch"]
         torch.set_rng_state(state["torch_rng"])
         print(f"resuming at step {step}")
+    elif init is not None:  # fine-tune a trained model: its architecture, settings and weights
+        coarse = checkpoint.load(Path(init) / "coarse.safetensors", "coarse", NetConfig, FrameNet)[0].to(device)
+        refine = checkpoint.load(Path(init) / "refine.safetensors", "refine", NetConfig, FrameNet)[0].to(device)
+        params = list(coarse.parameters()) + list(refine.parameters())
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+        print(f"starting from {init} (its own input normalisation and settings)")
     else:
         mean, std = _mel_stats(ds)
         for net in (coarse, refine):
