@@ -76,7 +76,8 @@ def _train(args: argparse.Namespace) -> None:
                      smooth=args.smooth, adapt=args.adapt, vocoded=args.vocode, pitch=args.pitch,
                      teachers=args.teacher, distill=args.distill,
                      f0norm=VoiceNorm(args.f0norm, args.f0_lowest) if args.f0norm else None,
-                     real=args.real, real_share=args.real_share, init=args.init)  # fmt: skip
+                     real=args.real, real_share=args.real_share, init=args.init,
+                     adapt_var=args.adapt_var)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -214,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="vocoded windows: F0 times a factor from 1/this to this (formants: its 4th root)")  # fmt: skip
     tm.add_argument("--adapt", type=float, default=0.0,
                     help="seconds of a running mean voice spectrum taken off the input (0: off)")  # fmt: skip
+    tm.add_argument("--adapt-var", action="store_true",
+                    help="with --adapt: the input also divided by the running deviation of each mel bin")  # fmt: skip
     tm.add_argument("--width", type=int, help="CoarseNet's channels and GRU size (default 256)")
     tm.add_argument("--layers", type=int, help="CoarseNet's causal convolutions at the frame rate (default 2)")
     tm.add_argument("--teacher", action="append", help="a trained motion model folder to distil (repeatable: averaged)")

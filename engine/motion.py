@@ -32,6 +32,7 @@ class _NetState:
     h: np.ndarray  # (1, width) GRU state
     adapt_total: np.ndarray  # (1, 80) and (1, 1): the running speech-spectrum mean's sums (FrameNet.adapt)
     adapt_count: np.ndarray
+    adapt_square: np.ndarray  # (1, 80): the speech frames' running squares (adapt_var)
 
     @classmethod
     def zeros_like(cls, step: NetStep) -> _NetState:
@@ -41,6 +42,7 @@ class _NetState:
             np.zeros((1, step.h.shape[1]), np.float32),
             np.zeros((1, step.adapt_total.shape[1]), np.float32),
             np.zeros((1, 1), np.float32),
+            np.zeros((1, step.adapt_square.shape[1]), np.float32),
         )
 
 
@@ -75,12 +77,14 @@ def _run(step: NetStep, states: list[_NetState], mel: np.ndarray, extra: np.ndar
     step.h = np.concatenate([s.h for s in states])
     step.adapt_total = np.concatenate([s.adapt_total for s in states])
     step.adapt_count = np.concatenate([s.adapt_count for s in states])
+    step.adapt_square = np.concatenate([s.adapt_square for s in states])
     out: np.ndarray = step(mel, extra)
     for i, s in enumerate(states):  # views into the step's new arrays (it replaces them every call)
         s.mel = step.mel_state[i : i + 1]
         s.conv = [c[i : i + 1] for c in step.conv_state]
         s.h = step.h[i : i + 1]
         s.adapt_total, s.adapt_count = step.adapt_total[i : i + 1], step.adapt_count[i : i + 1]
+        s.adapt_square = step.adapt_square[i : i + 1]
     return out
 
 

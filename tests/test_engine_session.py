@@ -102,15 +102,16 @@ def test_the_mouth_opens_in_speech_and_is_closed_in_silence(
     assert sum(o.end_of_speech for o in outs) == 1
 
 
-@pytest.mark.parametrize("f0_ref", [0.0, 100.0])
+@pytest.mark.parametrize(("f0_ref", "adapt_var"), [(0.0, False), (100.0, False), (0.0, True)])
 def test_the_lips_are_the_offline_models_lips(
-    motion_model: MotionModel, small_avatar: Any, spoken: np.ndarray, f0_ref: float
+    motion_model: MotionModel, small_avatar: Any, spoken: np.ndarray, f0_ref: float, adapt_var: bool
 ) -> None:
     audio = padded(spoken)
-    if f0_ref:  # the same nets told they were trained with voice_norm: this voice (~120 Hz) moves down
-        nets = [copy.deepcopy(n) for n in (motion_model.coarse, motion_model.refine)]
-        for n in nets:
-            n.cfg = dataclasses.replace(n.cfg, f0_ref=f0_ref)
+    plain = motion_model
+    if f0_ref or adapt_var:  # the same nets told they were trained with voice_norm (this voice, ~120 Hz,
+        nets = [copy.deepcopy(n) for n in (motion_model.coarse, motion_model.refine)]  # moves down) or
+        for n in nets:  # with the running deviation taken off too
+            n.cfg = dataclasses.replace(n.cfg, f0_ref=f0_ref, adapt_var=adapt_var)
         motion_model = MotionModel(*nets)
 
     async def run() -> list[Output]:
@@ -129,9 +130,7 @@ def test_the_lips_are_the_offline_models_lips(
     np.testing.assert_allclose(got[speaking, :N_MOUTH], ref[speaking, :N_MOUTH], atol=2e-3)
     brows = [INDEX[n] for n in ("browInnerUp", "browDownLeft", "browDownRight", "browOuterUpLeft", "browOuterUpRight")]
     np.testing.assert_allclose(got[:, brows], ref[:, brows], atol=2e-3)
-    if f0_ref:
-        plain = MotionModel(motion_model.coarse, motion_model.refine)
-        plain.coarse.cfg = dataclasses.replace(plain.coarse.cfg, f0_ref=0.0)
+    if f0_ref or adapt_var:
         moved = np.abs(plain.predict(heard, 2, pose_gaze)[speaking, :N_MOUTH] - ref[speaking, :N_MOUTH]).max()
         assert moved > 0.02  # the normalisation changed the lips, and the engine followed
 

@@ -64,13 +64,14 @@ def test_a_resumed_run_continues_from_its_checkpoint(tiny_run: Path) -> None:
     assert out["steps"] == 70  # ten more steps, not seventy from scratch
 
 
-@pytest.mark.parametrize(("adapt_s", "f0_ref"), [(0.0, 0.0), (0.3, 0.0), (0.3, 130.0)])
-def test_streaming_equals_offline(tiny_run: Path, adapt_s: float, f0_ref: float) -> None:
+@pytest.mark.parametrize(("adapt_s", "f0_ref", "var"), [(0.0, 0.0, False), (0.3, 0.0, False), (0.3, 130.0, False),
+                                                       (0.3, 0.0, True)])  # fmt: skip
+def test_streaming_equals_offline(tiny_run: Path, adapt_s: float, f0_ref: float, var: bool) -> None:
     import dataclasses
 
     model = MotionModel.load(tiny_run / "run")
-    for net in (model.coarse, model.refine):  # with the running speech-spectrum mean and voice_norm too
-        net.cfg = dataclasses.replace(net.cfg, adapt_s=adapt_s, f0_ref=f0_ref)
+    for net in (model.coarse, model.refine):  # with the running speech-spectrum mean (and deviation), voice_norm
+        net.cfg = dataclasses.replace(net.cfg, adapt_s=adapt_s, f0_ref=f0_ref, adapt_var=var)
     audio = np.random.default_rng(1).standard_normal(640 * 37).astype(np.float32) * 0.1
     audio[640 * 12 : 640 * 20] *= 0.01  # a pause: frames the running mean must skip
     t = np.arange(640 * 15) / 16000

@@ -14,6 +14,7 @@ trained from scratch with these losses opened the jaw less than CoarseNet and sc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ class NetConfig:
     mel_kernel: int = 0  # a causal convolution over mel frames (100 Hz) before the frame convolution; 0 = none
     residual: bool = False  # outputs are corrections to the per-frame inputs (RefineNet: CoarseNet's mouth)
     adapt_s: float = 0.0  # time constant (s) of the running speech-spectrum mean taken off the input; 0: none
+    adapt_var: bool = False  # with adapt_s: the input also divided by the running speech frames' deviation
     f0_ref: float = 0.0  # voice_norm.VoiceNorm(f0_ref, f0_lowest) moves the log-mel (by the caller); 0: none
     f0_lowest: float = 0.75  # the value before it was stored; new runs store theirs
 
@@ -48,10 +50,19 @@ class NetConfig:
 # included: median -1.1), and the mean starts as ADAPT_PRIOR frames of the training average (0).
 SPEECH_LEVEL = 0.5
 ADAPT_PRIOR = 50.0  # mel frames (0.5 s)
+MIN_VAR = 0.05  # the least variance adapt_var divides by (a steady tone's bins would blow up)
+T = TypeVar("T", torch.Tensor, np.ndarray)
 
 
 def adapt_decay(adapt_s: float) -> float:
     return 1.0 - 1.0 / (adapt_s * 100.0)  # per mel frame (100 Hz)
+
+
+def adapt_deviation(square: T, count: T, mean: T) -> T:
+    """The running deviation FrameNet.adapt divides by (``adapt_var``), from the running sums of
+    the speech frames' squares, their count (prior included) and mean; torch or NumPy alike."""
+    var = (square + ADAPT_PRIOR) / count - mean * mean
+    return (var.clip(MIN_VAR, None) if isinstance(var, np.ndarray) else var.clamp_min(MIN_VAR)) ** 0.5  # type: ignore[return-value]
 
 
 def running_sums(a: torch.Tensor, decay: float) -> torch.Tensor:
@@ -127,8 +138,13 @@ class FrameNet(nn.Module):
         decay = adapt_decay(self.cfg.adapt_s)
         speech = (x.mean(1, keepdim=True) > -SPEECH_LEVEL).to(x.dtype)  # (B, 1, F)
         total = running_sums(speech * x, decay)
-        count = running_sums(speech, decay)
-        return x - total / (count + ADAPT_PRIOR)
+        count = running_sums(speech, decay) + ADAPT_PRIOR
+        mean = total / count
+        if not self.cfg.adapt_var:
+            return x - mean
+        # and each bin's deviation over the speech frames (the prior's frames: variance 1)
+        square = running_sums(speech * x * x, decay)
+        return (x - mean) / adapt_deviation(square, count, mean)
 
     def step_inputs(self, feats: torch.Tensor, extra: torch.Tensor | None, lookahead: int) -> torch.Tensor:
         b, t, _ = feats.shape

@@ -18,6 +18,7 @@ from posetalk.models.motion.nets import (
     SPEECH_LEVEL,
     FrameNet,
     adapt_decay,
+    adapt_deviation,
 )
 from posetalk.models.motion.voice_norm import PitchTracker, warp_rows
 from scipy.special import erf, expit, logit
@@ -63,6 +64,7 @@ class NetStep:
         self.decay = adapt_decay(cfg.adapt_s) if cfg.adapt_s else None
         self.adapt_total = np.zeros((batch, N_MELS), np.float32)  # FrameNet.adapt's running sums
         self.adapt_count = np.zeros((batch, 1), np.float32)
+        self.adapt_square = np.zeros((batch, N_MELS), np.float32)  # with adapt_var
         i = np.arange(MELS_PER_FRAME)
         d = self.decay or 0.0
         self.adapt_mix = np.tril(d ** np.maximum(i[:, None] - i[None], 0)).astype(np.float32)  # (4, 4)
@@ -96,7 +98,12 @@ class NetStep:
         total = self.adapt_mix @ (speech * x) + self.adapt_carry * self.adapt_total[:, None]
         count = self.adapt_mix @ speech + self.adapt_carry * self.adapt_count[:, None]
         self.adapt_total, self.adapt_count = total[:, -1], count[:, -1]
-        return x - total / (count + ADAPT_PRIOR)
+        mean = total / (count + ADAPT_PRIOR)
+        if not self.cfg.adapt_var:
+            return x - mean
+        square = self.adapt_mix @ (speech * x * x) + self.adapt_carry * self.adapt_square[:, None]
+        self.adapt_square = square[:, -1]
+        return (x - mean) / adapt_deviation(square, count + ADAPT_PRIOR, mean)
 
     def __call__(self, mel: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
         """``mel`` (B, 4, 80), ``extra`` (B, extra) -> (B, out) blendshape weights."""

@@ -228,12 +228,12 @@ def train_motion(
     noise: float = 0.0, width: int | None = None, layers: int | None = None, smooth: float = 0.0,
     adapt: float = 0.0, vocoded: float = 0.0, pitch: float = 1.0, teachers: list[str | Path] | None = None,
     distill: float = 0.5, f0norm: VoiceNorm | None = None, real: str | Path | None = None, real_share: float = 0.3,
-    init: str | Path | None = None,
+    init: str | Path | None = None, adapt_var: bool = False,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
     running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's);
-    ``teachers`` (motion model folders) are distilled with the share ``distill`` of the losses;
+    ``adapt_var`` divides it by the running deviation too; ``teachers`` (motion model folders) are distilled with the share ``distill`` of the losses;
     ``real`` (a `data real` corpus) gives the share ``real_share`` of the training windows; ``init``
     (a motion model folder) is the starting point instead of random weights (its architecture and
     input settings are kept: width, layers, adapt and f0norm are then ignored)."""
@@ -248,9 +248,10 @@ def train_motion(
         ds = MixedWindows(parts, [1.0 - real_share, real_share], seed=seed)
     cfg = coarse_net().cfg
     cfg = dataclasses.replace(cfg, width=width or cfg.width, layers=cfg.layers if layers is None else layers,
-                              adapt_s=adapt, **config_fields(f0norm))  # fmt: skip
+                              adapt_s=adapt, adapt_var=adapt_var, **config_fields(f0norm))  # fmt: skip
     coarse = coarse_net(cfg).to(device)
-    refine = refine_net(dataclasses.replace(refine_net().cfg, adapt_s=adapt, **config_fields(f0norm))).to(device)
+    refine_cfg = dataclasses.replace(refine_net().cfg, adapt_s=adapt, adapt_var=adapt_var, **config_fields(f0norm))
+    refine = refine_net(refine_cfg).to(device)
     params = list(coarse.parameters()) + list(refine.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     step = 0
