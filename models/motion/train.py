@@ -232,11 +232,12 @@ def train_motion(
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) CoarseNet + RefineNet on ``data``; checkpoints in ``out``. ``width`` and
     ``layers`` change CoarseNet's size from its default, ``adapt`` (seconds) gives both nets a
-    running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's);
-    ``adapt_var`` divides it by the running deviation too; ``teachers`` (motion model folders) are distilled with the share ``distill`` of the losses;
-    ``real`` (a `data real` corpus) gives the share ``real_share`` of the training windows; ``init``
-    (a motion model folder) is the starting point instead of random weights (its architecture and
-    input settings are kept: width, layers, adapt and f0norm are then ignored)."""
+    running speech-spectrum mean taken off their input (a resumed run keeps its checkpoint's),
+    ``adapt_var`` divides it by the running deviation too; ``teachers`` (motion model folders)
+    are distilled with the share ``distill`` of the losses; ``real`` (a `data real` corpus) gives
+    the share ``real_share`` of the training windows; ``init`` (a motion model folder) is the
+    starting point instead of random weights (its architecture and input settings are kept:
+    width, layers, adapt and f0norm are then ignored)."""
     if f0norm is not None and vocoded > 0 and pitch != 1.0:
         raise ValueError("--f0norm with --vocode --pitch: the vocoded pitch would not move the voice_norm factor")
     out = Path(out)
