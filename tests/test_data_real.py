@@ -156,3 +156,20 @@ def test_mixed_windows_draw_each_part_at_its_share(real_dir: Path) -> None:
     k = next(k for k in keys if k >= MixedWindows.KEY)
     assert ds.record(k).split == "test"
     assert json.loads((real_dir / "corpus.json").read_text())["alignment"][EN.id]["prompts"] == 6
+
+
+def test_training_mixes_real_windows_and_fine_tunes_from_a_model(real_dir: Path, tmp_path: Path) -> None:
+    import torch
+    from posetalk.models.motion.infer import MotionModel
+    from posetalk.models.motion.train import train_motion
+
+    base = tmp_path / "base"
+    train_motion(real_dir, base, steps=4, batch=4, frames=20, real=real_dir, real_share=0.5, adapt=0.3, adapt_var=True,
+                 log_every=2)  # fmt: skip
+    tuned = tmp_path / "tuned"
+    train_motion(real_dir, tuned, steps=2, batch=4, frames=20, lr=1e-5, init=base, log_every=1)
+    a, b = MotionModel.load(base), MotionModel.load(tuned)
+    assert b.coarse.cfg == a.coarse.cfg and b.coarse.cfg.adapt_var and b.refine.cfg.adapt_s == 0.3
+    moved = max(float((p - q).detach().abs().max()) for p, q in zip(a.coarse.parameters(), b.coarse.parameters(), strict=True))
+    assert 0 < moved < 1e-3  # started from the model, moved a little
+    assert torch.equal(a.coarse.mel_mean, b.coarse.mel_mean)
