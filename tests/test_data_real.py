@@ -170,6 +170,7 @@ def test_training_mixes_real_windows_and_fine_tunes_from_a_model(real_dir: Path,
     train_motion(real_dir, tuned, steps=2, batch=4, frames=20, lr=1e-5, init=base, log_every=1)
     a, b = MotionModel.load(base), MotionModel.load(tuned)
     assert b.coarse.cfg == a.coarse.cfg and b.coarse.cfg.adapt_var and b.refine.cfg.adapt_s == 0.3
-    moved = max(float((p - q).detach().abs().max()) for p, q in zip(a.coarse.parameters(), b.coarse.parameters(), strict=True))
+    pairs = zip(a.coarse.parameters(), b.coarse.parameters(), strict=True)
+    moved = max(float((p - q).detach().abs().max()) for p, q in pairs)
     assert 0 < moved < 1e-3  # started from the model, moved a little
     assert torch.equal(a.coarse.mel_mean, b.coarse.mel_mean)
