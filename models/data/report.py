@@ -17,11 +17,11 @@ def summary(corpus: Corpus) -> dict[str, Any]:
     """Counts, hours per split and per voice, and how often each phone occurs (by frames)."""
     hours: dict[str, float] = defaultdict(float)
     voice_hours: dict[str, float] = defaultdict(float)
-    voice_split: dict[str, str] = {}
+    voice_split: dict[str, Counter[str]] = defaultdict(Counter)  # records per split
     for line in corpus.lines:
         hours[line["split"]] += line["seconds"] / 3600
         voice_hours[line["voice"]] += line["seconds"] / 3600
-        voice_split[line["voice"]] = line["split"]
+        voice_split[line["voice"]][line["split"]] += 1
     phone_frames: Counter[str] = Counter()
     for rec in corpus:
         ids, counts = np.unique(rec.phone[rec.phone >= 0], return_counts=True)
@@ -30,7 +30,8 @@ def summary(corpus: Corpus) -> dict[str, Any]:
     return {
         "records": len(corpus),
         "hours": dict(hours),
-        "voices": {v: {"hours": round(h, 4), "split": voice_split[v]} for v, h in sorted(voice_hours.items())},
+        "voices": {v: {"hours": round(h, 4), "split": ", ".join(f"{k} {n}" for k, n in sorted(voice_split[v].items()))}
+                   for v, h in sorted(voice_hours.items())},  # fmt: skip
         "phone_frames": {p: phone_frames.get(p, 0) for p in ALL},
         "missing_phones": [p for p in PHONES if phone_frames.get(p, 0) == 0],
         "engines": corpus.info.get("engines", {}),
