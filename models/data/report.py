@@ -30,8 +30,10 @@ def summary(corpus: Corpus) -> dict[str, Any]:
     return {
         "records": len(corpus),
         "hours": dict(hours),
-        "voices": {v: {"hours": round(h, 4), "split": ", ".join(f"{k} {n}" for k, n in sorted(voice_split[v].items()))}
-                   for v, h in sorted(voice_hours.items())},  # fmt: skip
+        "voices": {
+            v: {"hours": round(h, 4), "split": ", ".join(f"{k} {n}" for k, n in sorted(voice_split[v].items()))}
+            for v, h in sorted(voice_hours.items())
+        },  # fmt: skip
         "phone_frames": {p: phone_frames.get(p, 0) for p in ALL},
         "missing_phones": [p for p in PHONES if phone_frames.get(p, 0) == 0],
         "engines": corpus.info.get("engines", {}),
