@@ -91,14 +91,16 @@ def bench_data(seconds: float = 1200.0) -> dict[str, float]:
     return results
 
 
-def _motion_cuda(audio: np.ndarray, frames: int, repeats: int, streams: int = 64) -> dict[str, float]:
+def _motion_cuda(
+    folder: str | None, audio: np.ndarray, frames: int, repeats: int, streams: int = 64
+) -> dict[str, float]:
     """Both nets over ``streams`` utterances at once on CUDA: milliseconds per stream-frame."""
     import torch
     from posetalk.models.audio.mel import log_mel
     from posetalk.models.motion.infer import MotionModel
     from posetalk.models.motion.nets import N_MOUTH
 
-    model = MotionModel.load(device="cuda")
+    model = MotionModel.load(folder, device="cuda") if folder else MotionModel.load(device="cuda")
     batch = torch.from_numpy(np.tile(audio[: frames * 640], (streams, 1))).cuda()
     pose_gaze = torch.zeros(streams, frames, 8, device="cuda")
 
@@ -113,15 +115,27 @@ def _motion_cuda(audio: np.ndarray, frames: int, repeats: int, streams: int = 64
     return {f"cuda_ms_per_frame_batch{streams}": _median_s(run, repeats) / (frames * streams) * 1000}
 
 
-def bench_motion(frames: int = 250, repeats: int = 5) -> dict[str, float]:
+def bench_motion(folders: list[str] | None = None, frames: int = 250, repeats: int = 5) -> dict[str, float]:
     """Per-frame cost of CoarseNet + RefineNet on one CPU thread: offline over a whole
-    utterance, and streaming one frame at a time (what a live stream does)."""
+    utterance, and streaming one frame at a time (what a live stream does); for each of
+    ``folders`` (motion models to compare in one run; default: the shipped one)."""
+    out: dict[str, float] = {}
+    for folder in folders or [None]:
+        results = _bench_one_motion(folder, frames, repeats)
+        print(f"posetalk bench motion: {folder or 'shipped weights'}, CoarseNet + RefineNet, one CPU thread (medians)")
+        for k, v in results.items():
+            print(f"  {k:40s} {v:8.3f}")
+        out.update({k if folder is None else f"{folder}/{k}": v for k, v in results.items()})
+    return out
+
+
+def _bench_one_motion(folder: str | None, frames: int, repeats: int) -> dict[str, float]:
     import torch
     from posetalk.models.motion.infer import MotionModel
     from posetalk.models.motion.stream import MotionStream
 
     torch.set_num_threads(1)
-    model = MotionModel.load()
+    model = MotionModel.load(folder) if folder else MotionModel.load()
     rng = np.random.default_rng(0)
     audio = (rng.standard_normal(frames * 640) * 0.1).astype(np.float32)
     model.predict(audio)
@@ -136,10 +150,7 @@ def bench_motion(frames: int = 250, repeats: int = 5) -> dict[str, float]:
 
     results["stream_ms_per_frame_batch1_1thread"] = _median_s(fifty_frames, repeats) / 50 * 1000
     if torch.cuda.is_available():
-        results.update(_motion_cuda(audio, frames, repeats))
-    print("posetalk bench motion: CoarseNet + RefineNet, one CPU thread (medians)")
-    for k, v in results.items():
-        print(f"  {k:40s} {v:8.3f}")
+        results.update(_motion_cuda(folder, audio, frames, repeats))
     return results
 
 

@@ -23,7 +23,7 @@ def _bench(args: argparse.Namespace) -> None:
     elif args.what == "data":
         bench.bench_data(seconds=args.seconds)
     elif args.what == "motion":
-        bench.bench_motion()
+        bench.bench_motion(args.weights.split(",") if args.weights else None, repeats=args.repeats)
     elif args.what == "pose":
         bench.bench_pose(args.weights, repeats=args.repeats)
     elif args.what == "engine":
@@ -190,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=int, default=50)
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--seconds", type=float, default=1200.0, help="data: seconds of corpus to build")
-    b.add_argument("--weights", help="pose: a PLD folder (default: the shipped models/pld/weights)")
+    b.add_argument("--weights", help="pose: a PLD folder, motion: motion model folders, comma-separated (default: the "
+                   "shipped weights)")  # fmt: skip
     b.add_argument("--hours", type=float, default=1.0, help="engine: length of the session simulated on a fast clock")
     b.add_argument("--max-sessions", type=int, default=6, help="engine: most sessions to try at once")
     b.add_argument("--render-processes", type=int, default=0, help="engine: render in this many processes (0: threads)")
@@ -287,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--limit", type=int, help="at most this many utterances of each voice (default: all)")
     em.add_argument("--split", default="test", choices=["test", "val"], help="held-out voices to measure on")
     em.add_argument("--lookahead-ms", type=int, action="append", choices=[0, 40, 80, 160],
-                    help="only this lookahead (repeatable; default: 0, 40, 80 and 160)")
+                    help="only this lookahead (repeatable; default: 0, 40, 80 and 160)")  # fmt: skip
     em.set_defaults(func=_eval)
     ep = esub.add_parser("pose", help="pose model: prompt adherence, beat alignment, diversity, student vs teacher")
     ep.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
