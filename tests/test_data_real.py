@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from difflib import SequenceMatcher
 from pathlib import Path
 
 import numpy as np
@@ -135,8 +136,14 @@ def test_warp_carries_timings_onto_a_slower_recording() -> None:
     utt = tts.synthesize(tts.Voice("espeak-ng", "en-us"), "Please enter your password, followed by the pound key.")
     slower = tts.synthesize(tts.Voice("espeak-ng", "en-us"), utt.text, rate=0.75)
     warped = dtw.align_to(utt.audio, utt.phones, slower.audio)
-    assert [p.label for p in warped] == [p.label for p in slower.phones]
-    err = np.abs([a.start - b.start for a, b in zip(warped, slower.phones, strict=True)])
+    assert [p.label for p in warped] == [p.label for p in utt.phones]  # the source's phones, re-timed
+    # espeak-ng may label the two rates slightly differently (a first plosive merged into silence):
+    # compare the start of each phone that both label alike.
+    got, want = [p.label for p in warped], [p.label for p in slower.phones]
+    blocks = SequenceMatcher(None, got, want, autojunk=False).get_matching_blocks()
+    pairs = [(i + k, j + k) for i, j, n in blocks for k in range(n)]
+    assert len(pairs) >= 0.8 * len(want)
+    err = np.abs([warped[i].start - slower.phones[j].start for i, j in pairs])
     assert np.median(err) < 0.03
     # the cheapest path through a cost with one cheap diagonal runs along it
     cost = np.ones((6, 9))

@@ -25,6 +25,7 @@ from posetalk.models.face import topology as T
 from posetalk.models.face.tracker import track
 from posetalk.models.render.video import decode_audio, read_mp4
 from posetalk.tests.streaming_fixtures import ServerThread, server_thread
+from scipy.ndimage import uniform_filter1d
 from scipy.signal import correlate
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "tests"
@@ -36,16 +37,20 @@ def srv() -> Iterator[ServerThread]:
         yield t
 
 
+INNER_LIP_PAIRS = [(13, 14), (82, 87), (312, 317), (81, 178), (311, 402)]  # upper, lower (mesh indices)
+
+
 def lip_gap(rgb: np.ndarray) -> float:
     """Inner-lip gap over face width, from mediapipe's face mesh on the frame upscaled 3x (the
-    test renders small)."""
+    test renders small): the mean over five pairs of inner-lip points across the mouth, since on
+    a mouth 15 pixels wide one pair moves with the codec's noise."""
     big = cv2.resize(rgb, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
     face = track(big)
     if face is None:
         return float("nan")
     lm = face.landmarks
     width = np.linalg.norm(lm[T.CHEEK_RIGHT, :2] - lm[T.CHEEK_LEFT, :2])
-    return float(np.linalg.norm(lm[13, :2] - lm[14, :2]) / width)
+    return float(np.mean([np.linalg.norm(lm[a, :2] - lm[b, :2]) for a, b in INNER_LIP_PAIRS]) / width)
 
 
 def best_lag(a: np.ndarray, b: np.ndarray) -> int:
@@ -104,6 +109,10 @@ def test_webrtc_loopback_end_to_end(srv: ServerThread, spoken: np.ndarray, tmp_p
     # The mouth re-tracked from the received video follows the loudness of the sent speech.
     mouth = np.array([lip_gap(f) for f in frames])
     assert np.isfinite(mouth).mean() > 0.95
+    # The codec's noise differs frame to frame, the mouth's motion does not: a 3-frame mean.
+    ok = np.isfinite(mouth)
+    mouth[~ok] = np.interp(np.flatnonzero(~ok), np.flatnonzero(ok), mouth[ok])
+    mouth = uniform_filter1d(mouth, 3)
     at = best_lag(sent, heard[: len(frames) * 640])  # heard[s] is sent[s - at]
     aligned = np.zeros(len(frames) * 640, np.float32)
     lo, hi = max(at, 0), min(len(aligned), at + len(sent))
@@ -118,17 +127,18 @@ def test_webrtc_loopback_end_to_end(srv: ServerThread, spoken: np.ndarray, tmp_p
     jaw = np.array([o.expression[0] for o in published])[video_at : video_at + len(frames)]
     ok = np.isfinite(mouth[: len(jaw)])
     retrack_vs_engine = float(np.corrcoef(mouth[: len(jaw)][ok], jaw[ok])[0, 1])
-    assert corr[best] > 0.5 and abs(best) <= 2
-    assert retrack_vs_engine > 0.6
-
+    jaw_vs_loudness = float(np.corrcoef(jaw, loud[: len(jaw)])[0, 1])  # the engine's own, before the wire
     report: dict[str, Any] = {
         "frames_received": result.frames, "fps_by_timestamps": round(result.fps, 3),
         "one_frame_steps": float((steps == 3600).mean()), "mp4_frames_filled": result.mp4.filled,
         "av_offset_ms": offset_ms, "video_match": round(match, 3), "video_match_runner_up": round(runner_up, 3),
         "mouth_vs_loudness_r": {str(k): round(v, 3) for k, v in corr.items()}, "mouth_best_lag_frames": best,
         "retracked_mouth_vs_engine_jaw_r": round(retrack_vs_engine, 3),
+        "engine_jaw_vs_loudness_r": round(jaw_vs_loudness, 3),
     }  # fmt: skip
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "webrtc_loopback.json").write_text(json.dumps(report, indent=1))
     print(report)
+    assert corr[best] > 0.5 and abs(best) <= 2
+    assert retrack_vs_engine > 0.6 and jaw_vs_loudness > 0.8
     assert not srv.server.peers  # the client hung up: the session is gone

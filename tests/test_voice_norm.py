@@ -23,7 +23,7 @@ def test_a_high_voice_is_moved_down_and_a_low_one_is_not() -> None:
     norm = vn.VoiceNorm(130.0, 0.75)
     high, low = vn.factors(voice(210.0, 2.0), 50, norm), vn.factors(voice(100.0, 2.0), 50, norm)
     assert (low == 1.0).all()
-    assert (high[:vn.MIN_VOICED] == 1.0).all()  # nothing heard yet
+    assert (high[: vn.MIN_VOICED] == 1.0).all()  # nothing heard yet
     np.testing.assert_allclose(high[-10:], 0.75)  # 130 / 210 = 0.62, clipped at the most allowed
     mid = vn.factors(voice(150.0, 2.0), 50, norm)[-1]
     assert abs(mid - 130 / 150) < 0.02, mid
