@@ -107,12 +107,16 @@ def test_the_lips_are_the_offline_models_lips(
     motion_model: MotionModel, small_avatar: Any, spoken: np.ndarray, f0_ref: float, adapt_var: bool
 ) -> None:
     audio = padded(spoken)
-    plain = motion_model
-    if f0_ref or adapt_var:  # the same nets told they were trained with voice_norm (this voice, ~120 Hz,
-        nets = [copy.deepcopy(n) for n in (motion_model.coarse, motion_model.refine)]  # moves down) or
-        for n in nets:  # with the running deviation taken off too
+
+    def variant(f0_ref: float, adapt_var: bool) -> MotionModel:
+        """The shipped nets told they were trained with voice_norm (this voice, ~120 Hz, moves down
+        at 100 Hz) or not, with the running deviation taken off or not."""
+        nets = [copy.deepcopy(n) for n in (motion_model.coarse, motion_model.refine)]
+        for n in nets:
             n.cfg = dataclasses.replace(n.cfg, f0_ref=f0_ref, adapt_var=adapt_var)
-        motion_model = MotionModel(*nets)
+        return MotionModel(*nets)
+
+    plain, motion_model = variant(0.0, False), variant(f0_ref, adapt_var)
 
     async def run() -> list[Output]:
         async with engine(motion_model) as e:
