@@ -31,6 +31,14 @@ def _bench(args: argparse.Namespace) -> None:
                            render_processes=args.render_processes)  # fmt: skip
 
 
+def _inspect_render(args: argparse.Namespace) -> None:
+    from posetalk.clients.inspect_render import write_sheet
+    from posetalk.clients.render import load_portrait
+
+    avatars = [load_portrait(image, args.size) for image in (args.image or [None])]
+    print(f"wrote {write_sheet(avatars, args.out, args.scale)}")
+
+
 def _data(args: argparse.Namespace) -> None:
     if args.action == "synth":
         from posetalk.models.data.synth import build
@@ -330,6 +338,16 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--plot", help="PNG path for a record's spectrogram with its curves")
     di.add_argument("--record", type=int, default=0, help="which record to plot")
     d.set_defaults(func=_data)
+
+    ins = sub.add_parser("inspect", help="contact sheets to look at: the rendered mouth and eyes")
+    isub = ins.add_subparsers(dest="what", required=True)
+    ir = isub.add_parser("render", help="mouth (rest, /a/, /o/, /u/, /m/, /f/, smile, jaw 0.8, 1) and eyes "
+                         "(open, half, shut) of each portrait at 3x")  # fmt: skip
+    ir.add_argument("--image", action="append", help="portrait photo, repeatable (default: the bundled astronaut)")
+    ir.add_argument("--out", default="sheet.png", help="output PNG")
+    ir.add_argument("--size", type=int, default=512, help="rendered frame side in pixels")
+    ir.add_argument("--scale", type=int, default=3, help="enlargement of the crops")
+    ir.set_defaults(func=_inspect_render)
 
     from posetalk.clients.live import add_parsers as add_live_parsers  # serve, client, live
 
