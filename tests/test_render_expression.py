@@ -71,9 +71,7 @@ def _width(p):  # type: ignore[no-untyped-def]
 
 CHECKS = [
     ("jawOpen", lambda p: p[152, 1], 0.05),
-    # (0.015 until the photo's dark smile corners stopped being drawn at rest: they had widened the
-    # re-tracked resting mouth from 0.37 to 0.44 face widths, and the funnel's change with it)
-    ("mouthFunnel", lambda p: -_width(p), 0.01),
+    ("mouthFunnel", lambda p: -_width(p), 0.015),
     ("mouthPucker", lambda p: -_width(p), 0.03),
     ("mouthStretchLeft", lambda p: p[291, 0], 0.008),
     ("mouthStretchRight", lambda p: -p[61, 0], 0.008),

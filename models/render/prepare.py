@@ -299,20 +299,10 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     eyes = np.any([textures._polygon_mask((size, size), poly) for poly in eye_polys], 0)
     fg = cv2.inpaint(fg, eyes.astype(np.uint8), 3, cv2.INPAINT_TELEA)
     lips_px = np.median(crop[textures._polygon_mask((size, size), lm[list(T.LIP_OUTER_LOWER), :2])], 0)
-    # So are the dark corners of a smiling mouth (between the inner and outer lip corners): the
-    # lips squeezed there when the smile is undone would draw them as dark spikes.
     mouth_hole = _mouth_hole((size, size), lm)
-    outer = textures._polygon_mask((size, size), lm[_loop(T.LIP_OUTER_UPPER, T.LIP_OUTER_LOWER), :2]) & ~mouth_hole
-    lum = fg.astype(np.float32).mean(2)
-    yy, xx = np.mgrid[:size, :size]
-    near = np.zeros((size, size), bool)
-    for corner in (61, 291):  # the line between the lips away from the corners stays
-        near |= np.hypot(xx - lm[corner, 0], yy - lm[corner, 1]) < 0.08 * s
-    dark = outer & near & (lum < 0.7 * float(np.median(lum[outer]))) if outer.any() else outer
-    opening = mouth_hole | cv2.dilate(dark.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    lips = cv2.inpaint(fg, opening.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
+    lips = cv2.inpaint(fg, mouth_hole.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
     shade = 1.0 - (1.0 - LIP_CREASE_SHADE) * cv2.GaussianBlur(mouth_hole.astype(np.float32), (3, 3), 0)
-    fg = np.where(opening[..., None], np.round(lips * shade[..., None]), fg).astype(np.uint8)
+    fg = np.where(mouth_hole[..., None], np.round(lips * shade[..., None]), fg).astype(np.uint8)
     opaque = np.full((size, size, 1), 255, np.uint8)
     band1 = textures.eyeball_texture(crop, eye_polys, iris_px)
     band2 = textures.iris_texture(crop, eye_polys, iris_px)
