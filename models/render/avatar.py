@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 from posetalk.models.errors import AvatarCacheError
 
-FORMAT_VERSION = 6  # bump when prepare() changes what it stores
+FORMAT_VERSION = 14  # bump when prepare() changes what it stores
 
 
 @dataclass
 class Avatar:
     size: int  # the output frame is size × size
-    atlas: np.ndarray  # (3·size, size, 4) uint8 RGBA: person colour+matte | eyeballs | irises+mouth
+    atlas: np.ndarray  # (4·size, size, 4) uint8 RGBA: person colour+matte | eyeballs | irises+mouth | clean portrait
     plate: np.ndarray  # (size, size, 3) uint8 background with the person removed and filled
     crop: np.ndarray  # (size, size, 3) uint8 the portrait's square crop, as it was
     landmarks: np.ndarray  # (478, 3) float32 crop pixels, as tracked
@@ -48,6 +48,11 @@ class Avatar:
     def alpha(self) -> np.ndarray:
         """The person matte of the source crop, float32 (size, size) in [0, 1]."""
         return self.atlas[: self.size, :, 3].astype(np.float32) / 255.0
+
+    @property
+    def clean_row(self) -> float:
+        """Where the clean portrait starts in the atlas (rows below the portrait's own)."""
+        return float(3 * self.size)
 
     @property
     def n_deform(self) -> int:

@@ -44,7 +44,7 @@ class CpuRenderer:
         av = self.avatar
         xy, depth = frame_vertices(av, pose, gaze, expression)
         order = draw_order(av, depth)
-        a, ok = affines(xy, av.uv, av.triangles, self._foldable)
+        a, ok = affines(xy, av.uv, av.triangles, self._foldable, av.clean_row)
         order = order[(self._moving & ok)[order]]
         ids = self._ids
         ids.fill(self._blank)

@@ -51,12 +51,14 @@ def foldable(av: Avatar) -> np.ndarray:
 
 
 def affines(
-    xy: np.ndarray, uv: np.ndarray, tris: np.ndarray, cull: np.ndarray | bool = False
+    xy: np.ndarray, uv: np.ndarray, tris: np.ndarray, cull: np.ndarray | bool = False, hidden_row: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-triangle 2×3 maps from output pixels to atlas pixels, and which to draw: those not
     degenerate. Where ``cull`` says so, a triangle folded over (see ``foldable``) maps each pixel
-    to itself: it shows the portrait where it is, and hides what lies behind it (the mouth
-    interior, which showed through as dark holes at the corners of a smile pulled in)."""
+    to the same pixel ``hidden_row`` rows down the atlas (the portrait with its mouth's dark
+    creases and teeth painted over as lip and skin): it hides what lies behind it (the mouth
+    interior, which showed through as dark holes at the corners of a smile pulled in), and shows
+    no dark corner of the photo's own open mouth."""
     p = xy[tris].astype(np.float64)  # (K, 3, 2) output corners
     q = uv[tris].astype(np.float64)  # (K, 3, 2) atlas corners
     e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
@@ -73,5 +75,5 @@ def affines(
         m[:, r, 1] = (f2[:, r] * e1[:, 0] - f1[:, r] * e2[:, 0]) * inv_det
         m[:, r, 2] = q[:, 0, r] - m[:, r, 0] * p[:, 0, 0] - m[:, r, 1] * p[:, 0, 1]
     m[~ok] = 0.0
-    m[hide] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    m[hide] = [[1.0, 0.0, 0.0], [0.0, 1.0, hidden_row]]
     return m.astype(np.float32), ok

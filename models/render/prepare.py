@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -30,13 +31,16 @@ MIN_FACE_PX = 64  # face width below which there is too little to animate
 CROP_FACE_WIDTHS = 3.0  # the crop's side in face widths
 PIVOT = np.array([0.0, 0.25, 0.65], np.float32)  # canonical head pivot: the top of the neck
 MOUTH_COLS = 9
-# Mouth interior rows: offsets below the closed-lip line (face widths), upper jaw then lower jaw,
-# and where each row sits in the mouth texture (fraction of its height). The upper incisors end
-# just below the lip line and the lower ones start just above it, hidden while the lips meet.
-MOUTH_UPPER_DY = (-0.09, -0.05, 0.0, 0.02)
-MOUTH_LOWER_DY = (-0.01, 0.02, 0.06, 0.10)
-MOUTH_UPPER_V = (0.0, 0.15, 0.38, 0.45)
-MOUTH_LOWER_V = (0.62, 0.72, 0.85, 1.0)
+# Mouth interior rows, as offsets below the closed-lip line (face widths). On the skull: the gum's
+# top and the upper teeth's roots, then their edge (TEETH_EDGE below the line unless the photo
+# shows where it is) and the cavity's top just under it. On the jaw, a little behind: the tongue's
+# top, the lower teeth's edge (just over the lower lip's inner edge), their roots, the floor.
+MOUTH_UPPER_DY = (-0.10, -0.055)
+TEETH_EDGE = 0.03
+TEETH_EDGE_RANGE = (0.005, 0.07)
+CAVITY_BELOW_EDGE = 0.004
+MOUTH_LOWER_DY = (-0.03, -0.012, 0.03, 0.10)
+JAW_ROWS_BEHIND = 0.01  # the lower rows sit deeper, so the upper teeth are drawn over them
 RING_FACTORS = (1.25, 1.6, 2.1)  # head-outline rings, in multiples of the face-oval radius
 LIP_CREASE_SHADE = 0.8  # the line between closed lips, as a fraction of the lip colour
 RING_DEPTH = (0.45, 0.55, 0.6)  # their canonical depth
@@ -216,20 +220,23 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     # Mouth interior: rows behind the lips; upper rows ride with the skull, lower with the jaw.
     mid = (ident[list(T.LIP_INNER_UPPER)] + ident[list(T.LIP_INNER_LOWER)]) / 2
     xs = np.linspace(ident[61, 0] - 0.02, ident[291, 0] + 0.02, MOUTH_COLS)
-    line_y = np.interp(xs, mid[:, 0], mid[:, 1])
-    line_z = np.interp(xs, mid[:, 0], mid[:, 2]) + 0.03
-    rows = [(dy, v, False) for dy, v in zip(MOUTH_UPPER_DY, MOUTH_UPPER_V, strict=True)]
-    rows += [(dy, v, True) for dy, v in zip(MOUTH_LOWER_DY, MOUTH_LOWER_V, strict=True)]
-    grid = np.array([[x, y + dy, z] for dy, _, _ in rows for x, y, z in zip(xs, line_y, line_z, strict=True)])
+    line = np.column_stack([xs, np.interp(xs, mid[:, 0], mid[:, 1]), np.interp(xs, mid[:, 0], mid[:, 2]) + 0.03])
+    edge, photo_teeth = _teeth_edge(crop, lm, line, project)
+    upper_dy = [np.full(MOUTH_COLS, d) for d in MOUTH_UPPER_DY] + [edge, edge + CAVITY_BELOW_EDGE]
+    lower_dy = [np.full(MOUTH_COLS, d) for d in MOUTH_LOWER_DY]
+    v_rows = (textures.V_GUM, textures.V_ROOT, textures.V_EDGE, textures.V_CAVITY,
+              textures.V_TONGUE, textures.V_LOWER_EDGE, textures.V_LOWER_ROOT, textures.V_FLOOR)  # fmt: skip
+    grid = np.vstack([line + np.column_stack([0 * xs, dy, 0 * xs + (JAW_ROWS_BEHIND if k >= 4 else 0.0)])
+                      for k, dy in enumerate(upper_dy + lower_dy)])  # fmt: skip
     grid_fields = np.zeros((21, len(grid), 3))
-    jaw_rows = np.repeat([lower for _, _, lower in rows], MOUTH_COLS)
+    jaw_rows = np.repeat(np.arange(len(v_rows)) >= 4, MOUTH_COLS)
     grid_fields[0, jaw_rows] = jaw_displacement(ident, grid[jaw_rows])
     tex_w, tex_h = size // 2, size // 4
     tex_x0, tex_y0 = 4, size - tex_h - 4  # inside the third band
     us = tex_x0 + np.linspace(0, tex_w - 1, MOUTH_COLS)
-    grid_uv = np.array([[u, 2 * size + tex_y0 + v * (tex_h - 1)] for _, v, _ in rows for u in us])
+    grid_uv = np.array([[u, 2 * size + tex_y0 + v * (tex_h - 1)] for v in v_rows for u in us])
     quads = []
-    for rrow in range(len(rows) - 1):
+    for rrow in range(len(v_rows) - 1):
         for col in range(MOUTH_COLS - 1):
             a = rrow * MOUTH_COLS + col
             quads += [[a, a + 1, a + MOUTH_COLS], [a + 1, a + MOUTH_COLS + 1, a + MOUTH_COLS]]
@@ -299,22 +306,24 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     opaque = np.full((size, size, 1), 255, np.uint8)
     band1 = textures.eyeball_texture(crop, eye_polys, iris_px)
     band2 = textures.iris_texture(crop, eye_polys, iris_px)
-    teeth_px = _teeth_colour(crop, lm)
-    mouth = textures.mouth_texture(
-        tex_w, tex_h, teeth_px, lips_px, np.array([0.0, MOUTH_UPPER_V[-1], MOUTH_LOWER_V[0], 1.0])
-    )
-    # Where the portrait's own mouth is open, the interior shows its real teeth: sample the crop
-    # at where each texture pixel's grid point sits in the portrait.
-    grid_src = project(grid + np.tensordot(fit.expression, grid_fields, 1))
-    grid_tex = grid_uv - [tex_x0, 2 * size + tex_y0]
-    band2[tex_y0 : tex_y0 + tex_h, tex_x0 : tex_x0 + tex_w] = textures.mouth_from_portrait(
-        mouth, crop, _mouth_hole(crop.shape[:2], lm), grid_tex, grid_src, np.array(quads)
-    )
+    teeth_px = photo_teeth if photo_teeth is not None else _teeth_colour(crop, lm)
+    corner_u = 0.02 / float(xs[-1] - xs[0])  # the grid reaches 0.02 past each corner
+    mouth = textures.mouth_texture(tex_w, tex_h, teeth_px, lips_px, corner_u)
+    if photo_teeth is not None:
+        # The photo's own upper teeth, as the row they are: sample the crop where each texture
+        # pixel's grid point sits in the portrait (the edge row was put at their edge).
+        grid_src = project(grid + np.tensordot(fit.expression, grid_fields, 1))
+        grid_tex = grid_uv - [tex_x0, 2 * size + tex_y0]
+        mouth = textures.mouth_from_portrait(mouth, crop, _mouth_hole(crop.shape[:2], lm), grid_tex, grid_src,
+                                             np.array(quads))  # fmt: skip
+    band2[tex_y0 : tex_y0 + tex_h, tex_x0 : tex_x0 + tex_w] = mouth
+    matte = np.round(alpha * 255).astype(np.uint8)[..., None]
     atlas = np.concatenate(
         [
-            np.concatenate([fg, np.round(alpha * 255).astype(np.uint8)[..., None]], 2),
+            np.concatenate([fg, matte], 2),
             np.concatenate([band1, opaque], 2),
             np.concatenate([band2, opaque], 2),
+            np.concatenate([_clean_mouth(fg, lm, s), matte], 2),
         ],
         0,
     )
@@ -346,18 +355,58 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     )
 
 
+def _clean_mouth(fg: np.ndarray, lm: np.ndarray, face_px: float) -> np.ndarray:
+    """The portrait with what its open mouth shows around the lips (dark creases at a smile's
+    corners, the shadow between lips, teeth the inner-lip outline missed) painted over from the
+    lips and skin around them: what a folded lip triangle shows (``mesh.affines``)."""
+    size = fg.shape[:2]
+    lips = textures._polygon_mask(size, lm[_loop(T.LIP_OUTER_UPPER, T.LIP_OUTER_LOWER), :2])
+    reach = max(3, int(round(0.04 * face_px)))
+    region = cv2.dilate(lips.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(bool)
+    rgb = fg.astype(np.float32)
+    lum = rgb.mean(2)
+    sat = (rgb.max(2) - rgb.min(2)) / np.maximum(rgb.max(2), 1.0)
+    typical = float(np.median(lum[region]))
+    odd = region & ((lum < 0.75 * typical) | ((lum > 1.1 * typical) & (sat < 0.2)))
+    odd = cv2.dilate(odd.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return cv2.inpaint(fg, odd, 3, cv2.INPAINT_TELEA)
+
+
 def _mouth_hole(shape: tuple[int, int], lm: np.ndarray) -> np.ndarray:
     return textures._polygon_mask(shape, lm[_loop(T.LIP_INNER_UPPER, T.LIP_INNER_LOWER), :2])
 
 
 def _teeth_colour(crop: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    """Teeth colour: bright pixels inside the lips when the portrait shows teeth, else a
-    default off-white scaled to the portrait's brightness."""
-    px = crop[_mouth_hole(crop.shape[:2], lm)].astype(np.float32)
-    if len(px) >= 20:
-        lum = px.mean(1)
-        bright = px[lum >= np.percentile(lum, 70)]
-        if bright.mean() > 120:
-            return np.median(bright, 0)
+    """Teeth for a photo that shows none: off-white scaled to the portrait's brightness."""
     skin = crop[textures._polygon_mask(crop.shape[:2], lm[list(T.FACE_OVAL), :2])].astype(np.float32)
-    return np.clip(np.array([225, 220, 205]) * min(1.0, skin.mean() / 150 + 0.3), 0, 255)
+    return np.clip(np.array([238, 228, 205]) * min(1.0, skin.mean() / 150 + 0.3), 0, 255)
+
+
+def _teeth_edge(
+    crop: np.ndarray, lm: np.ndarray, line: np.ndarray, project: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Where the upper teeth end below the closed-lip ``line`` (face widths, one per interior
+    column) and their colour, from the teeth the photo shows between its lips: pale, unsaturated
+    pixels inside the inner lips, the lowest of them in each column. Without teeth in the photo
+    (fewer than a quarter of the opening), TEETH_EDGE everywhere and no colour."""
+    hole = _mouth_hole(crop.shape[:2], lm)
+    rgb = crop.astype(np.float32)
+    lum = rgb.mean(2)
+    sat = (rgb.max(2) - rgb.min(2)) / np.maximum(rgb.max(2), 1.0)
+    skin = lum[textures._polygon_mask(crop.shape[:2], lm[list(T.FACE_OVAL), :2])]
+    teeth = hole & (lum > 0.6 * float(np.median(skin))) & (sat < 0.35)
+    default = np.full(len(line), TEETH_EDGE)
+    if teeth.sum() < 30 or teeth.sum() < 0.25 * hole.sum():
+        return default, None
+    # Skull-fixed rows project linearly in their offset: two of them give each column's scale.
+    top, zero = project(line + [0, -0.1, 0]), project(line)
+    found = np.full(len(line), np.nan)
+    for j, (a, b) in enumerate(zip(top, zero, strict=True)):
+        x = int(round(b[0]))
+        ys = np.nonzero(teeth[:, max(x - 1, 0) : x + 2].any(1))[0]
+        if len(ys) and abs(b[1] - a[1]) > 1e-6:
+            found[j] = -0.1 * (ys.max() + 0.5 - b[1]) / (a[1] - b[1])
+    if np.isnan(found).all():
+        return default, None
+    edge = np.where(np.isnan(found), np.nanmedian(found), found)
+    return np.clip(edge, *TEETH_EDGE_RANGE), np.median(rgb[teeth], 0)

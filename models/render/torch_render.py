@@ -65,8 +65,9 @@ class TorchRenderer:
         f1, f2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
         self.uv_winding = t(np.sign(f1[:, 0] * f2[:, 1] - f1[:, 1] * f2[:, 0]), torch.float64)
         self.foldable = t(foldable(avatar), torch.bool)
-        self.identity = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], device=self.device)  # pixel -> same pixel
-        atlas = t(avatar.atlas).permute(2, 0, 1)[None]  # (1, 4, 3S, S)
+        # a folded lip triangle: pixel -> the same pixel of the clean portrait (mesh.affines)
+        self.identity = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, avatar.clean_row]], device=self.device)
+        atlas = t(avatar.atlas).permute(2, 0, 1)[None]  # (1, 4, 4S, S)
         self.atlas = atlas
         self.plate = t(avatar.plate)  # (S, S, 3)
         s = self.size
