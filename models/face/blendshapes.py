@@ -117,7 +117,15 @@ def basis(shape: np.ndarray) -> np.ndarray:
     # jawOpen: the lower face rotates about a hinge behind the cheeks at eye-nose level.
     wj = np.clip((s[:, 1] - (corner_y - 0.02)) / 0.14, 0.0, 1.0) ** 1.2
     wj[upper] = 0.0
-    wj[lower] = 1.0
+    # The lower lip follows the jaw fully in the middle and less toward the corners (0.35 there),
+    # so the mouth opens rounded and the cheeks beside the corners are not sheared.
+    across = np.clip(1 - (np.abs(s[:, 0] - cx) / (0.5 * mouth_w)) ** 2, 0.0, 1.0) ** 0.5
+    with_lip = 0.35 + 0.65 * across
+    wj[lower] = with_lip[lower]
+    # The skin under the lower lip goes with it (else the lip slides over the chin and the fold
+    # shows the mouth behind): at least the lip's weight, reached 0.04 below the corners' line.
+    chin = ~upper & ~lower & (s[:, 1] > corner_y)
+    wj[chin] = np.maximum(wj, with_lip * np.clip((s[:, 1] - corner_y) / 0.04, 0.0, 1.0))[chin]
     wj[[61, 291, 78, 308]] = 0.35
     out[put["jawOpen"]] = wj[:, None] * jaw_displacement(s, s)
 
