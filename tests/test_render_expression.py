@@ -48,10 +48,11 @@ def test_blink_closes_the_eye(cpu_renderer, avatar, side: str) -> None:
     drawn_open = _eye_aspect(frame_vertices(avatar, avatar.pose, avatar.gaze, np.zeros(21))[0], *lids)
     drawn_shut = _eye_aspect(frame_vertices(avatar, avatar.pose, avatar.gaze, shut_w)[0], *lids)
     assert drawn_shut < 0.1 * drawn_open
-    # As mediapipe sees the picture: the lash line left where the lids meet reads as a slit.
+    # As mediapipe sees the picture: the lid's own skin unrolled over the eye and a thin lash line,
+    # not the photo's lashes slid down as a dark band (that read as a slit: 0.28 and 0.44 of open).
     open_ = _eye_aspect(_points(_render(cpu_renderer, avatar, {})), *lids)
     shut = _eye_aspect(_points(_render(cpu_renderer, avatar, {f"eyeBlink{side}": 1.0})), *lids)
-    assert shut < 0.45 * open_, (open_, shut)
+    assert shut < 0.3 * open_, (open_, shut)
 
 
 def test_zero_weights_close_the_smiling_mouth(cpu_renderer, avatar) -> None:

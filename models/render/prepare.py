@@ -19,6 +19,7 @@ from posetalk.models.face import topology as T
 from posetalk.models.face.blendshapes import basis, jaw_displacement
 from posetalk.models.face.fit import EYE_RADIUS, canonical_basis, fit_face
 from posetalk.models.face.geometry import rotation_matrix
+from posetalk.models.face.params import BLENDSHAPE_NAMES
 from posetalk.models.face.tracker import segment_person, track
 from posetalk.models.render import textures
 from posetalk.models.render.avatar import Avatar, cache_dir, cache_key
@@ -217,6 +218,29 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
         iris_idx.append(np.arange(start, start + len(disk)))
         centres.append(eye_centre)
 
+    # Upper lids in a blink: the photo's lash band rides down with each lid's edge, and between it
+    # and where it was the lid's own skin unrolls (a strip drawn over the face, no height while
+    # the eye is open), instead of the lashes and the crease's shadow sliding down as one dark
+    # band that reads as a slit.
+    lids = []
+    for upper_ids, name in ((T.RIGHT_EYE_UPPER, "eyeBlinkRight"), (T.LEFT_EYE_UPPER, "eyeBlinkLeft")):
+        ids = list(upper_ids)
+        band_px = _lash_band(crop, lm, ids, s)
+        lifted = ident[ids] - [0.0, band_px / s, 0.0]
+        still = basis_face[:, ids].copy()
+        still[BLENDSHAPE_NAMES.index(name)] = 0.0
+        edge_uv = lm[ids, :2] + [0, 3 * size]
+        k = len(ids)
+        quads = [[r * k + i, r * k + i + 1, (r + 1) * k + i] for r in range(2) for i in range(k - 1)]
+        quads += [[r * k + i + 1, (r + 1) * k + i + 1, (r + 1) * k + i] for r in range(2) for i in range(k - 1)]
+        skin_px = float(
+            np.ptp(lm[ids, 1]) + np.ptp(lm[list(T.RIGHT_EYE_LOWER if "Right" in name else T.LEFT_EYE_LOWER), 1])
+        )
+        uv = np.vstack([edge_uv - [0, band_px + skin_px], edge_uv - [0, band_px], edge_uv])
+        add(np.vstack([lifted, lifted, ident[ids]]), np.concatenate([still, basis_face[:, ids], basis_face[:, ids]], 1),
+            uv, np.array(quads), 4)  # fmt: skip
+        lids.append((lm[ids, :2], band_px, skin_px))
+
     # Mouth interior: rows behind the lips; upper rows ride with the skull, lower with the jaw.
     mid = (ident[list(T.LIP_INNER_UPPER)] + ident[list(T.LIP_INNER_LOWER)]) / 2
     xs = np.linspace(ident[61, 0] - 0.02, ident[291, 0] + 0.02, MOUTH_COLS)
@@ -323,7 +347,7 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
             np.concatenate([fg, matte], 2),
             np.concatenate([band1, opaque], 2),
             np.concatenate([band2, opaque], 2),
-            np.concatenate([_clean_mouth(fg, lm, s), matte], 2),
+            np.concatenate([_lid_skin(_clean_mouth(fg, lm, s), lids, s), matte], 2),
         ],
         0,
     )
@@ -353,6 +377,49 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
         expression=fit.expression.astype(np.float32),
         faces_seen=found.faces_seen,
     )
+
+
+def _lash_band(crop: np.ndarray, lm: np.ndarray, upper: list[int], face_px: float) -> float:
+    """Height in pixels of the dark band (lashes, liner, the crease's shadow) right above an upper
+    lid's edge, at its middle: rows darker than 0.8 of the skin above it, 2 px to 0.03 face widths."""
+    lum = crop.astype(np.float32).mean(2)
+    mid = lm[upper[len(upper) // 2], :2]
+    x, y = int(round(mid[0])), int(round(mid[1]))
+    col = lum[:, max(x - 2, 0) : x + 3].mean(1)
+    top = int(max(y - 0.08 * face_px, 0))
+    skin = float(np.median(col[top : max(int(y - 0.04 * face_px), top + 1)]))
+    most = int(round(0.03 * face_px))
+    rows = 0
+    while rows < most and y - rows - 1 >= 0 and col[y - rows - 1] < 0.8 * skin:
+        rows += 1
+    return float(max(rows, 2))
+
+
+def _lid_skin(band: np.ndarray, lids: list[tuple[np.ndarray, float, float]], face_px: float) -> np.ndarray:
+    """Paint into ``band`` (the clean portrait) the skin each unrolling lid shows above its lash
+    band (``lids``: the lid's edge in the crop, the band's and the skin's heights in pixels): the
+    colour of the photo's lid skin a little above the crease's shadow, column by column, smoothed,
+    a shade darker toward the lashes and the fold."""
+    out = band.copy()
+    gap = max(2, int(round(0.012 * face_px)))
+    rgb = band.astype(np.float32)
+    for edge, band_px, skin_px in lids:
+        lo, hi = edge - [0, band_px], edge - [0, band_px + skin_px]
+        area = textures._polygon_mask(band.shape[:2], np.vstack([lo, hi[::-1]]))
+        ys, xs = np.nonzero(area)
+        if not len(xs):
+            continue
+        order = np.argsort(edge[:, 0])
+        top_y = np.interp(np.arange(band.shape[1]), edge[order, 0], edge[order, 1]) - band_px - gap
+        cols = np.arange(xs.min(), xs.max() + 1)
+        samples = np.stack(
+            [rgb[np.clip(np.round(top_y[c] - np.arange(4)).astype(int), 0, band.shape[0] - 1), c] for c in cols]
+        )
+        colour = cv2.GaussianBlur(np.median(samples, 1)[None], (0, 0), sigmaX=max(1.0, 0.02 * face_px))[0]
+        t = np.clip((np.interp(xs, edge[order, 0], edge[order, 1]) - band_px - ys) / max(skin_px, 1.0), 0, 1)
+        shade = 0.94 + 0.06 * np.sin(np.pi * t)  # darker at the lashes and at the fold
+        out[ys, xs] = np.clip(colour[xs - cols[0]] * shade[:, None], 0, 255).astype(np.uint8)
+    return out
 
 
 def _clean_mouth(fg: np.ndarray, lm: np.ndarray, face_px: float) -> np.ndarray:
