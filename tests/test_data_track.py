@@ -43,7 +43,9 @@ def motion(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     gaze = np.zeros((n, 2), np.float32)
     gaze[:, 0] = 0.15 * np.sin(2 * np.pi * t / 1.3)
     expr = np.zeros((n, 21), np.float32)
-    expr[:, INDEX["jawOpen"]] = 0.5 - 0.5 * np.cos(2 * np.pi * t / 0.72)  # 0 -> 1 -> 0, 7 times
+    # 0 -> 0.65 -> 0, 7 times: a talking mouth; 0.65 opens it as far as jawOpen 1 did before the
+    # jaw was calibrated (0.26 -> 0.40 rad at jawOpen 1, now a wide-open mouth).
+    expr[:, INDEX["jawOpen"]] = 0.65 * (0.5 - 0.5 * np.cos(2 * np.pi * t / 0.72))
     blink = np.zeros(n)
     for c in BLINKS:  # 0.28 s each, a triangle peaking at 1
         blink = np.maximum(blink, np.clip(1 - np.abs(t - c) / 0.14, 0, 1))
