@@ -97,10 +97,10 @@ def _motion_cuda(
     """Both nets over ``streams`` utterances at once on CUDA: milliseconds per stream-frame."""
     import torch
     from posetalk.models.audio.mel import log_mel
-    from posetalk.models.motion.infer import MotionModel
+    from posetalk.models.motion.infer import WEIGHTS, MotionModel
     from posetalk.models.motion.nets import N_MOUTH
 
-    model = MotionModel.load(folder, device="cuda") if folder else MotionModel.load(device="cuda")
+    model = MotionModel.load(folder or WEIGHTS, device="cuda")
     batch = torch.from_numpy(np.tile(audio[: frames * 640], (streams, 1))).cuda()
     pose_gaze = torch.zeros(streams, frames, 8, device="cuda")
 
@@ -131,11 +131,11 @@ def bench_motion(folders: list[str] | None = None, frames: int = 250, repeats: i
 
 def _bench_one_motion(folder: str | None, frames: int, repeats: int) -> dict[str, float]:
     import torch
-    from posetalk.models.motion.infer import MotionModel
+    from posetalk.models.motion.infer import WEIGHTS, MotionModel
     from posetalk.models.motion.stream import MotionStream
 
     torch.set_num_threads(1)
-    model = MotionModel.load(folder) if folder else MotionModel.load()
+    model = MotionModel.load(folder or WEIGHTS)
     rng = np.random.default_rng(0)
     audio = (rng.standard_normal(frames * 640) * 0.1).astype(np.float32)
     model.predict(audio)

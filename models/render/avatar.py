@@ -11,6 +11,7 @@ import numpy as np
 from posetalk.models.errors import AvatarCacheError
 
 FORMAT_VERSION = 29  # bump when prepare() changes what it stores
+CLEAN_BAND = 3  # the atlas band (of size rows) holding the clean portrait
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Avatar:
     @property
     def clean_row(self) -> float:
         """Where the clean portrait starts in the atlas (rows below the portrait's own)."""
-        return float(3 * self.size)
+        return float(CLEAN_BAND * self.size)
 
     @property
     def n_deform(self) -> int:

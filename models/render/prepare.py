@@ -22,7 +22,7 @@ from posetalk.models.face.geometry import rotation_matrix
 from posetalk.models.face.params import BLENDSHAPE_NAMES
 from posetalk.models.face.tracker import segment_person, track
 from posetalk.models.render import textures
-from posetalk.models.render.avatar import Avatar, cache_dir, cache_key
+from posetalk.models.render.avatar import CLEAN_BAND, Avatar, cache_dir, cache_key
 from scipy.spatial import Delaunay
 
 log = logging.getLogger(__name__)
@@ -223,19 +223,20 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     # the eye is open), instead of the lashes and the crease's shadow sliding down as one dark
     # band that reads as a slit.
     lids = []
-    for upper_ids, name in ((T.RIGHT_EYE_UPPER, "eyeBlinkRight"), (T.LEFT_EYE_UPPER, "eyeBlinkLeft")):
+    for upper_ids, lower_ids, name in (
+        (T.RIGHT_EYE_UPPER, T.RIGHT_EYE_LOWER, "eyeBlinkRight"),
+        (T.LEFT_EYE_UPPER, T.LEFT_EYE_LOWER, "eyeBlinkLeft"),
+    ):
         ids = list(upper_ids)
         band_px = _lash_band(crop, lm, ids, s)
         lifted = ident[ids] - [0.0, band_px / s, 0.0]
         still = basis_face[:, ids].copy()
         still[BLENDSHAPE_NAMES.index(name)] = 0.0
-        edge_uv = lm[ids, :2] + [0, 3 * size]
+        edge_uv = lm[ids, :2] + [0, CLEAN_BAND * size]
         k = len(ids)
         quads = [[r * k + i, r * k + i + 1, (r + 1) * k + i] for r in range(2) for i in range(k - 1)]
         quads += [[r * k + i + 1, (r + 1) * k + i + 1, (r + 1) * k + i] for r in range(2) for i in range(k - 1)]
-        skin_px = float(
-            np.ptp(lm[ids, 1]) + np.ptp(lm[list(T.RIGHT_EYE_LOWER if "Right" in name else T.LEFT_EYE_LOWER), 1])
-        )
+        skin_px = float(np.ptp(lm[ids, 1]) + np.ptp(lm[list(lower_ids), 1]))  # the eye's opening
         uv = np.vstack([edge_uv - [0, band_px + skin_px], edge_uv - [0, band_px], edge_uv])
         add(np.vstack([lifted, lifted, ident[ids]]), np.concatenate([still, basis_face[:, ids], basis_face[:, ids]], 1),
             uv, np.array(quads), 4)  # fmt: skip
@@ -248,12 +249,13 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
     edge, photo_teeth = _teeth_edge(crop, lm, line, project)
     upper_dy = [np.full(MOUTH_COLS, d) for d in MOUTH_UPPER_DY] + [edge, edge + CAVITY_BELOW_EDGE]
     lower_dy = [np.full(MOUTH_COLS, d) for d in MOUTH_LOWER_DY]
+    on_jaw = np.arange(len(upper_dy) + len(lower_dy)) >= len(upper_dy)
     v_rows = (textures.V_GUM, textures.V_ROOT, textures.V_EDGE, textures.V_CAVITY,
               textures.V_TONGUE, textures.V_LOWER_EDGE, textures.V_LOWER_ROOT, textures.V_FLOOR)  # fmt: skip
-    grid = np.vstack([line + np.column_stack([0 * xs, dy, 0 * xs + (JAW_ROWS_BEHIND if k >= 4 else 0.0)])
-                      for k, dy in enumerate(upper_dy + lower_dy)])  # fmt: skip
+    grid = np.vstack([line + np.column_stack([0 * xs, dy, 0 * xs + JAW_ROWS_BEHIND * jaw])
+                      for jaw, dy in zip(on_jaw, upper_dy + lower_dy, strict=True)])  # fmt: skip
     grid_fields = np.zeros((21, len(grid), 3))
-    jaw_rows = np.repeat(np.arange(len(v_rows)) >= 4, MOUTH_COLS)
+    jaw_rows = np.repeat(on_jaw, MOUTH_COLS)
     grid_fields[0, jaw_rows] = jaw_displacement(ident, grid[jaw_rows])
     tex_w, tex_h = size // 2, size // 4
     tex_x0, tex_y0 = 4, size - tex_h - 4  # inside the third band
@@ -382,7 +384,7 @@ def _build(rgb: np.ndarray, size: int) -> Avatar:
 def _lash_band(crop: np.ndarray, lm: np.ndarray, upper: list[int], face_px: float) -> float:
     """Height in pixels of the dark band (lashes, liner, the crease's shadow) right above an upper
     lid's edge, at its middle: rows darker than 0.8 of the skin above it, 2 px to 0.03 face widths."""
-    lum = crop.astype(np.float32).mean(2)
+    lum = textures.lum_sat(crop)[0]
     mid = lm[upper[len(upper) // 2], :2]
     x, y = int(round(mid[0])), int(round(mid[1]))
     col = lum[:, max(x - 2, 0) : x + 3].mean(1)
@@ -430,9 +432,7 @@ def _clean_mouth(fg: np.ndarray, lm: np.ndarray, face_px: float) -> np.ndarray:
     lips = textures._polygon_mask(size, lm[_loop(T.LIP_OUTER_UPPER, T.LIP_OUTER_LOWER), :2])
     reach = max(3, int(round(0.04 * face_px)))
     region = cv2.dilate(lips.astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(bool)
-    rgb = fg.astype(np.float32)
-    lum = rgb.mean(2)
-    sat = (rgb.max(2) - rgb.min(2)) / np.maximum(rgb.max(2), 1.0)
+    lum, sat = textures.lum_sat(fg)
     typical = float(np.median(lum[region]))
     odd = region & ((lum < 0.75 * typical) | ((lum > 1.1 * typical) & (sat < 0.2)))
     odd = cv2.dilate(odd.astype(np.uint8), np.ones((3, 3), np.uint8))
@@ -458,8 +458,7 @@ def _teeth_edge(
     (fewer than a quarter of the opening), TEETH_EDGE everywhere and no colour."""
     hole = _mouth_hole(crop.shape[:2], lm)
     rgb = crop.astype(np.float32)
-    lum = rgb.mean(2)
-    sat = (rgb.max(2) - rgb.min(2)) / np.maximum(rgb.max(2), 1.0)
+    lum, sat = textures.lum_sat(rgb)
     skin = lum[textures._polygon_mask(crop.shape[:2], lm[list(T.FACE_OVAL), :2])]
     teeth = hole & (lum > 0.6 * float(np.median(skin))) & (sat < 0.35)
     default = np.full(len(line), TEETH_EDGE)

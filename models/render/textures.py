@@ -22,6 +22,13 @@ def background_plate(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (rgb * (1 - soft) + up * soft).astype(np.uint8)
 
 
+def lum_sat(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel luminance (mean of the channels) and saturation ((max - min) / max) of an RGB image."""
+    px = np.asarray(rgb, np.float32)
+    top = px.max(-1)
+    return px.mean(-1), (top - px.min(-1)) / np.maximum(top, 1.0)
+
+
 def _polygon_mask(shape: tuple[int, int], poly: np.ndarray) -> np.ndarray:
     m = np.zeros(shape, np.uint8)
     cv2.fillPoly(m, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
@@ -134,8 +141,7 @@ def mouth_texture(width: int, height: int, teeth: np.ndarray, lips: np.ndarray, 
         (LOWER_TEETH, V_LOWER_EDGE, V_LOWER_ROOT, False, lower_shade,
          (v > V_LOWER_EDGE + 0.15 * (V_LOWER_ROOT - V_LOWER_EDGE)) & (v <= V_LOWER_ROOT)),
     )  # fmt: skip
-    for widths, top, bottom, upper, shade, band in rows:
-        behind = band  # the teeth further back, in shadow, out to the corners
+    for widths, top, bottom, upper, shade, behind in rows:  # behind: the teeth further back, in shadow
         img = np.where(behind[..., None], teeth * (0.5 * shade)[..., None], img)
         img = np.where(_teeth(u, v, widths, top, bottom, upper)[..., None], teeth * shade[..., None], img)
     img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
