@@ -401,12 +401,13 @@ def _lid_skin(band: np.ndarray, lids: list[tuple[np.ndarray, float, float]], fac
     """Paint into ``band`` (the clean portrait) the skin each unrolling lid shows above its lash
     band (``lids``: the lid's edge in the crop, the band's and the skin's heights in pixels): the
     colour of the photo's lid skin a little above the crease's shadow, column by column, smoothed,
-    a shade darker toward the lashes and the fold."""
+    a shade darker toward the lashes and the fold. The band's own top 2 px keep the photo: the
+    open eye's strip is drawn over them and samples their edge (pale specks along the crease)."""
     out = band.copy()
     gap = max(2, int(round(0.012 * face_px)))
     rgb = band.astype(np.float32)
     for edge, band_px, skin_px in lids:
-        lo, hi = edge - [0, band_px], edge - [0, band_px + skin_px]
+        lo, hi = edge - [0, band_px + 2], edge - [0, band_px + skin_px + 2]
         area = textures._polygon_mask(band.shape[:2], np.vstack([lo, hi[::-1]]))
         ys, xs = np.nonzero(area)
         if not len(xs):
