@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import argparse
 
-from posetalk.clients.render import load_portrait, say_line, speech_motion, write_video
+from posetalk.clients.render import load_portrait, load_speech, say_line, speech_motion, write_video
 
 
 def animate(args: argparse.Namespace) -> None:
     from posetalk.models.face.motion_file import load_motion
     from posetalk.models.face.motions import BUILTIN, builtin_motion
 
+    speech = load_speech(args.audio, args.text, args.text_file)
     avatar = load_portrait(args.image, args.size)
-    audio = None
-    if args.audio:
-        from posetalk.models.audio.io import load_audio
-
-        audio = load_audio(args.audio)
-    elif args.motion is None:
-        audio = say_line(args.say)
+    if speech is None and args.motion is None:
+        speech = say_line(args.say)
+    audio = speech.audio if speech is not None else None
     fps = 25.0
     if args.motion in BUILTIN:
         seconds = len(audio) / 16000 if audio is not None else args.seconds
@@ -30,7 +27,7 @@ def animate(args: argparse.Namespace) -> None:
         m = load_motion(args.motion)
         pose, gaze, expr, fps = m.pose, m.gaze, m.expression, m.fps
     else:
-        m, source = speech_motion(audio)
+        m, source = speech_motion(audio, known=speech.known)
         print(f"head motion: {source}")
         pose, gaze, expr = m.pose + avatar.pose, m.gaze + avatar.gaze, m.expression
     write_video(avatar, pose, gaze, expr, args.out, fps=fps, audio=audio, backend=args.backend,

@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: motion from the speech)")  # fmt: skip
     a.add_argument("--audio", help="speech to lip-sync and mux into the mp4 (any audio or video file)")
     a.add_argument("--say", help="a line for the built-in voice to speak (default: a greeting)")
+    a.add_argument("--text", help="the words --audio speaks: their mouth shapes join the audio's lips")
+    a.add_argument("--text-file", help="the same from a file: plain UTF-8 text, or a JSON list of "
+                   '{"word", "start", "end"} (seconds) for timed words')  # fmt: skip
     a.add_argument("--out", default="out.mp4", help="output mp4")
     a.add_argument("--size", type=int, default=512, help="output frame side in pixels")
     a.add_argument("--seconds", type=float, default=4.0, help="length of a built-in motion")
@@ -184,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--image", help="portrait photo (default: the bundled astronaut)")
     r.add_argument("--audio", help="speech (any audio or video file; default: a line from the built-in voice)")
     r.add_argument("--say", help="a line for the built-in voice to speak when there is no --audio")
+    r.add_argument("--text", help="the words --audio speaks: their mouth shapes join the audio's lips")
+    r.add_argument("--text-file", help="the same from a file: plain UTF-8 text, or a JSON list of "
+                   '{"word", "start", "end"} (seconds) for timed words')  # fmt: skip
     _head_args(r)
     r.add_argument("--seed", type=int, default=0, help="for the head motion and the blinks")
     r.add_argument("--out", default="out.mp4", help="output mp4")
@@ -310,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("motion", help="audio file to a motion file (.npz or .json): head pose, gaze, 21 blendshapes")
     m.add_argument("--audio", required=True, help="any audio or video file with sound")
+    m.add_argument("--text", help="the words --audio speaks: their mouth shapes join the audio's lips")
+    m.add_argument("--text-file", help="the same from a file: plain UTF-8 text, or a JSON list of "
+                   '{"word", "start", "end"} (seconds) for timed words')  # fmt: skip
     m.add_argument("--out", required=True, help="motion.npz or motion.json")
     m.add_argument("--lookahead-ms", type=int, default=80, choices=[0, 40, 80, 120, 160])
     m.add_argument("--weights", help="folder with coarse/refine.safetensors (default: the shipped ones)")

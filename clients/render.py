@@ -41,13 +41,44 @@ DEFAULT_LINE = (
 )
 
 
-def speak(text: str) -> np.ndarray:
-    """16 kHz speech for ``text`` from the best installed voice (Piper if present, else espeak-ng)."""
+def speak(text: str) -> Spoken:
+    """16 kHz speech for ``text`` from the best installed voice (Piper if present, else espeak-ng),
+    with the voice's own phone timings."""
     from posetalk.models.data import tts
 
     found = tts.available_engines()
     voice = tts.Voice("piper", "joe") if found.get("piper") is None else tts.Voice("espeak-ng", "en-us+m3")
-    return np.asarray(tts.synthesize(voice, text).audio, np.float32)
+    utt = tts.synthesize(voice, text)
+    return Spoken(np.asarray(utt.audio, np.float32), utt.phones)
+
+
+@dataclass
+class Spoken:
+    """Speech and, where known, its words: text, timed Words or the TTS's own Phones."""
+
+    audio: np.ndarray  # 16 kHz float32
+    known: Any = None  # str | list[Word] | list[Phone] | None
+
+
+def load_speech(audio: str | None, text: str | None = None, text_file: str | None = None) -> Spoken | None:
+    """The --audio file with its --text / --text-file (plain text, or JSON timed words); None
+    without --audio. Bad files fail here, before any slow work."""
+    from posetalk.models.audio.io import load_audio
+
+    if text is not None and text_file is not None:
+        raise InputError("give --text or --text-file, not both")
+    if text is not None and not text.strip():
+        raise InputError("--text is empty")
+    known: Any = text
+    if text_file is not None:
+        from posetalk.models.motion.words import load_words
+
+        known = load_words(text_file)
+    if audio is None:
+        if known is not None:
+            raise InputError("--text and --text-file need --audio (the built-in voice, --say, knows its own words)")
+        return None
+    return Spoken(load_audio(audio), known)
 
 
 def load_portrait(image: str | Path | None, size: int) -> Avatar:
@@ -67,8 +98,8 @@ def load_portrait(image: str | Path | None, size: int) -> Avatar:
     return avatar
 
 
-def say_line(text: str | None) -> np.ndarray:
-    """The built-in voice speaking ``text`` (default: a greeting)."""
+def say_line(text: str | None) -> Spoken:
+    """The built-in voice speaking ``text`` (default: a greeting), with its phones."""
     text = text or DEFAULT_LINE
     print(f"speaking: {text!r}")
     return speak(text)
@@ -145,16 +176,23 @@ def calm_head(audio: np.ndarray, frames: int, seed: int = 0) -> tuple[np.ndarray
 
 
 def speech_motion(
-    audio: np.ndarray, *, seed: int = 0, lookahead: int = 2, motion_weights: str | Path | None = None, **head: Any
-) -> tuple[Motion, str]:
+    audio: np.ndarray, *, seed: int = 0, lookahead: int = 2, motion_weights: str | Path | None = None,
+    known: Any = None, **head: Any,
+) -> tuple[Motion, str]:  # fmt: skip
     """Relative pose, gaze (``head_motion(**head)``) and absolute blendshapes for 16 kHz
-    ``audio`` at 25 fps, and what made the head motion."""
+    ``audio`` at 25 fps, and what made the head motion. ``known``: the speech's words (text,
+    timed Words or Phones: models/motion/words.py), whose shapes join the audio model's lips."""
     from posetalk.models.motion.infer import SAMPLES_PER_FRAME, MotionModel, add_blinks
 
     frames = -(-len(audio) // SAMPLES_PER_FRAME)
     h = head_motion(audio, frames, seed=seed, lookahead=lookahead, **head)
     model = MotionModel.load(motion_weights) if motion_weights else MotionModel.load()
     expr = model.predict(audio, lookahead=lookahead, pose_gaze=np.concatenate([h.pose, h.gaze], 1))
+    if known is not None:
+        from posetalk.models.motion.words import known_lips
+
+        expr, summary = known_lips(audio, expr, known)
+        print(summary)
     return Motion(h.pose, h.gaze, add_blinks(expr, audio, seed), FPS), h.source
 
 
@@ -209,26 +247,25 @@ def _head_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def render(args: argparse.Namespace) -> None:
     """`posetalk render`: portrait + speech (+ prompt) -> mp4 with the speech."""
-    from posetalk.models.audio.io import load_audio
-
-    audio = load_audio(args.audio) if args.audio else None  # a bad file fails before any slow work
+    speech = load_speech(args.audio, args.text, args.text_file)  # a bad file fails before any slow work
     avatar = load_portrait(args.image, args.size)
-    if audio is None:
-        audio = say_line(args.say)
-    motion, source = speech_motion(audio, seed=args.seed, **_head_options(args))
+    if speech is None:
+        speech = say_line(args.say)
+    motion, source = speech_motion(speech.audio, seed=args.seed, known=speech.known, **_head_options(args))
     print(f"head motion: {source}")
     write_video(avatar, motion.pose + avatar.pose, motion.gaze + avatar.gaze, motion.expression, args.out,
-                audio=audio, backend=args.backend, contact_sheet=args.contact_sheet)  # fmt: skip
+                audio=speech.audio, backend=args.backend, contact_sheet=args.contact_sheet)  # fmt: skip
 
 
 def motion(args: argparse.Namespace) -> None:
     """`posetalk motion`: speech (+ prompt) -> a motion file (pose, gaze, 21 blendshapes per frame)."""
-    from posetalk.models.audio.io import load_audio
     from posetalk.models.face.motion_file import save_motion
 
-    audio = load_audio(args.audio)
-    m, source = speech_motion(audio, seed=args.seed, lookahead=round(args.lookahead_ms / 40),
-                              motion_weights=args.weights, fallback="neutral", **_head_options(args))  # fmt: skip
+    speech = load_speech(args.audio, args.text, args.text_file)
+    assert speech is not None  # --audio is required
+    m, source = speech_motion(speech.audio, seed=args.seed, lookahead=round(args.lookahead_ms / 40),
+                              motion_weights=args.weights, fallback="neutral", known=speech.known,
+                              **_head_options(args))  # fmt: skip
     save_motion(m, args.out)
     t = len(m)
     print(f"wrote {args.out}: {t} frames at 25 fps ({t / 25:.2f} s), 21 blendshapes; head motion: {source}")

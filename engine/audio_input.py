@@ -151,12 +151,14 @@ class Slot:
     """One frame's input: ``audio`` (640,) float32 at 16 kHz; ``real`` False for silence put in
     because no full frame was buffered; ``arrival`` the clock time the chunk completing it was
     pushed (None for silence); ``after_utterance`` True on the first slot after a flushed
-    utterance's last sample."""
+    utterance's last sample; ``position`` where its audio starts among all the 16 kHz samples
+    ever pushed (-1 for silence put in): known words are placed on that timeline."""
 
     audio: np.ndarray
     real: bool
     arrival: float | None
     after_utterance: bool = False
+    position: int = -1
 
 
 class AudioInput:
@@ -168,6 +170,7 @@ class AudioInput:
         self.arrivals: deque[tuple[int, float]] = deque()  # (end position of a push, its clock time)
         self.utterance_ends: deque[int] = deque()  # ring positions where flushed utterances end
         self.discarded = 0  # samples cleared by interrupt()
+        self.tap: list[np.ndarray] | None = None  # when a list: every 16 kHz chunk written is also kept there
 
     @property
     def buffered(self) -> int:
@@ -220,10 +223,13 @@ class AudioInput:
         while self.arrivals and self.arrivals[0][0] < end:
             self.arrivals.popleft()
         arrival = self.arrivals[0][1] if self.arrivals else None
-        return Slot(self.ring.read(FRAME), True, arrival, after)
+        position = self.ring.start
+        return Slot(self.ring.read(FRAME), True, arrival, after, position)
 
     def _write(self, x: np.ndarray, now: float) -> int:
         if len(x):
+            if self.tap is not None:
+                self.tap.append(np.array(x, np.float32))
             self.ring.write(x)
             self.arrivals.append((self.ring.written, now))
             while self.arrivals and self.arrivals[0][0] <= self.ring.start:  # dropped on overflow

@@ -342,8 +342,9 @@ class Engine:
             s.repeated += 1
             self.stats.count("repeated_frames")
         due = self.timeline.due_time(s.first_tick + m.index)
-        s.output.put(Output(m.index * FRAME, image if image is not None else s.last_image, m.audio, m.end_of_speech,
-                            m.speaking, m.expression, m.pose, m.gaze, m.head_source, repeated, due))  # fmt: skip
+        shown = image if image is not None else s.last_image
+        s.output.put(Output(m.index * FRAME, shown, m.audio, m.end_of_speech, m.speaking, m.expression, m.pose,
+                            m.gaze, m.head_source, repeated, due, m.lips))  # fmt: skip
         s.frames_out += 1
         if m.arrival is not None:
             self.stats.record("latency", now - m.arrival)

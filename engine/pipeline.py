@@ -27,6 +27,7 @@ from posetalk.engine.head import HeadSource
 from posetalk.engine.motion import MotionRunner, MotionState
 from posetalk.engine.stats import Stats
 from posetalk.engine.vad import SpeechGate, VoiceDetector, level_db
+from posetalk.engine.words import LiveWords
 from posetalk.models.face.params import clip_motion
 from posetalk.models.motion.infer import BLINKS, SILENT_DBFS
 from posetalk.models.motion.nets import N_MOUTH
@@ -42,7 +43,8 @@ class FrameMotion:
     samples of this frame (zeros where none came). pose (6,), gaze (2,): head motion relative to
     the portrait's own. expression: (21,) ARKit weights as rendered (absolute). speaking /
     end_of_speech: the gate's decisions. head_source: what made the head motion. arrival: when
-    the audio completing this frame was pushed (None for silence put in)."""
+    the audio completing this frame was pushed (None for silence put in). lips: what made the
+    mouth ("audio", "text", "audio (text disagrees)": engine/words.py)."""
 
     index: int
     audio: np.ndarray
@@ -53,6 +55,7 @@ class FrameMotion:
     end_of_speech: bool
     head_source: str
     arrival: float | None
+    lips: str = "audio"
 
 
 @dataclass
@@ -83,6 +86,7 @@ class SessionPipeline:
         self.levels: deque[float] = deque()  # their levels, same order
         self.frames = 0  # frames finished
         self.pending: _Pending | None = None
+        self.words = LiveWords()  # known words (Session.push_words / push_text)
 
     def prepare(self, slot: Slot) -> tuple[np.ndarray, np.ndarray]:
         """Steps 1-2 for the next slot -> (its (4, 80) mel, the (8,) pose+gaze the lip step needs)."""
@@ -114,13 +118,16 @@ class SessionPipeline:
         self.slots.popleft()
         self.levels.popleft()
         expr = np.array(expression, np.float32)
+        lips = "audio"
         if not p.speaking or p.silent:
             expr[:N_MOUTH] = 0.0  # listening, or a silent frame inside speech: lips at rest
+        else:
+            expr, lips = self.words.join(expr, p.slot.position)
         expr[BLINKS] = np.maximum(expr[BLINKS], p.blink)
         pose, gaze, expr = clip_motion(p.pose, p.gaze, expr)
         self.frames += 1
         return FrameMotion(p.index, p.slot.audio, pose, gaze, expr, p.speaking, p.end_of_speech, p.head_source,
-                           p.slot.arrival)  # fmt: skip
+                           p.slot.arrival, lips)  # fmt: skip
 
     def run(self, slot: Slot) -> FrameMotion | None:
         """prepare + lip step + finish for this session alone."""
@@ -134,6 +141,7 @@ class SessionPipeline:
         self.slots = deque(Slot(silent.audio, False, None, s.after_utterance) for s in self.slots)
         self.levels = deque(SILENCE_DB for _ in self.levels)
         self.gate.interrupt()
+        self.words.clear()
 
 
 def run_round(

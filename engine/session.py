@@ -7,6 +7,9 @@ The API has the shape voice-agent frameworks use for avatar outputs::
     session.flush()                       # end of the utterance: show all of it, then listen
     session.interrupt()                   # barge-in: drop what is buffered, fall silent now
     session.set_prompt("energetic")       # head style, from the next hop (8 frames) on
+    session.push_words([("hello", 0.0, 0.4), ("there", 0.45, 0.8)])  # timed words of the audio
+                                          # pushed next (s from its first sample): lips from them
+    session.push_text("Hello there.")     # or the words alone: aligned once their audio is in
     async for out in session.frames():    # 25 fps, in real time, forever (until closed)
         out.video, out.audio, out.pts, out.end_of_speech
 
@@ -17,6 +20,7 @@ or flag, and the scheduler acts on them at its next tick, control before data.""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,10 +32,31 @@ from posetalk.engine.audio_input import AudioInput
 from posetalk.engine.clock import FRAME, SAMPLE_RATE, Clock
 from posetalk.engine.pipeline import SessionPipeline
 from posetalk.engine.stats import Stats
-from posetalk.models.errors import SessionClosedError
+from posetalk.models.errors import InputError, SessionClosedError
+from posetalk.models.motion import words as W
 
 if TYPE_CHECKING:
     from posetalk.models.render import Avatar, Renderer
+
+log = logging.getLogger(__name__)
+
+
+def _words(words: object) -> list[W.Word]:
+    """``push_words``'s argument as checked Words (InputError otherwise)."""
+    if not isinstance(words, (list, tuple)) or not words:
+        raise InputError("words must be a non-empty list of (word, start_s, end_s)")
+    out = []
+    for w in words:
+        if isinstance(w, W.Word):
+            out.append(w)
+            continue
+        try:
+            text, start, end = w  # type: ignore[misc]
+            out.append(W.Word(str(text), float(start), float(end)))
+        except (TypeError, ValueError) as e:
+            raise InputError(f"each word must be (word, start_s, end_s), got {w!r}") from e
+    W.check_words(out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,7 @@ class Output:
     expression: (21,) the ARKit blendshape weights rendered (models.face.params order and names).
     pose (6,), gaze (2,): head motion relative to the portrait's own (radians; tx, ty, scale).
     head_source: what made the head motion ("procedural:calm", "pose model:'nods'").
+    lips: what made the mouth: "audio", "text" (known words mixed in), "audio (text disagrees)".
     repeated: the renderer was late for this frame: ``video`` is the previous frame's picture.
     due: the engine clock's time at which the frame was due."""
 
@@ -63,6 +89,7 @@ class Output:
     head_source: str
     repeated: bool
     due: float
+    lips: str = "audio"
 
     sample_rate = SAMPLE_RATE  # of ``audio`` and of ``pts``
 
@@ -156,6 +183,14 @@ class Session:
         self._clock = clock
         self._on_close = on_close
         self._closed = False
+        self._pending_text: tuple[int, str] | None = None  # push_text waiting for its audio
+        self._aligning: list[asyncio.Future[None]] = []
+        self.text_errors: list[str] = []  # why pushed texts were not aligned
+
+    async def aligned(self) -> None:
+        """Wait for the alignments started so far (for tests and offline drivers)."""
+        pending, self._aligning = self._aligning, []
+        await asyncio.gather(*pending)
 
     @property
     def prompt(self) -> str:
@@ -189,12 +224,65 @@ class Session:
         audio), then the session listens; the frame after it has ``end_of_speech``."""
         self._check_open()
         self.input.flush(self._clock.now())
+        self._align_pending()
+
+    def push_words(self, words: object) -> None:
+        """The words of the audio pushed next, timed: ``[(word, start_s, end_s), ...]`` (or
+        ``Word``s), seconds from that audio's first sample, as TTS services report them. The
+        mouth takes their shapes where they agree with the audio. Raises InputError for
+        unusable words (nothing changes then: the lips stay audio-only)."""
+        self._check_open()
+        ws = _words(words)
+        phones = W.phones_from_words(ws, ws[-1].end)
+        self._align_pending()
+        self.pipeline.words.add(self.input.ring.written, phones)
+
+    def push_text(self, text: object) -> None:
+        """The words of the audio pushed next, untimed (UTF-8 ``str`` or ``bytes``): aligned to
+        that audio in a thread once it is complete (at ``flush()`` or the next ``push_text`` /
+        ``push_words``); frames shown before the alignment lands keep audio-only lips, so push
+        whole sentences ahead of playback (alignment takes about 0.05 s per second of speech).
+        Raises InputError for empty or undecodable text."""
+        self._check_open()
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise InputError(f"text is not UTF-8 ({e.reason} at byte {e.start})") from e
+        if not isinstance(text, str):
+            raise InputError(f"text must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise InputError("text is empty")
+        self._align_pending()
+        self._pending_text = (self.input.ring.written, text)
+        self.input.tap = []
+
+    def _align_pending(self) -> None:
+        """Align the pushed text whose audio is now complete, in a thread."""
+        if self._pending_text is None:
+            return
+        (origin, text), chunks = self._pending_text, self.input.tap or []
+        self._pending_text, self.input.tap = None, None
+        if not chunks:
+            return
+        audio = np.concatenate(chunks)
+        words = self.pipeline.words
+
+        def run() -> None:
+            try:
+                words.add(origin, W.phones_from_text(audio, text))
+            except Exception as e:  # the lips stay audio-only; the session goes on
+                log.warning("session %s: text not aligned: %s", self.id, e)
+                self.text_errors.append(str(e))
+
+        self._aligning.append(asyncio.get_running_loop().run_in_executor(None, run))
 
     def interrupt(self) -> None:
         """Stop speaking now: buffered audio is discarded, frames not yet taken from ``frames()``
         are dropped, and from the next tick on (40 ms) frames are silent with the mouth closed."""
         self._check_open()
         self.input.clear()
+        self.input.tap, self._pending_text = None, None
         self.output.dropped += self.output.clear()
         self.epoch += 1
         self.pending_interrupt = True

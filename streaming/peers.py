@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from aiohttp import web
 from posetalk.engine import Output, Session
-from posetalk.models.errors import AudioInputError, SessionClosedError, SignalingError
+from posetalk.models.errors import AudioInputError, InputError, SessionClosedError, SignalingError
 from posetalk.models.face.params import BLENDSHAPE_NAMES
 from posetalk.streaming.tracks import SessionMedia
 
@@ -65,6 +65,7 @@ def frame_message(out: Output) -> dict[str, Any]:
         "speaking": out.speaking,
         "repeated": out.repeated,
         "head": out.head_source,
+        "lips": out.lips,
         "pose": [round(float(v), 5) for v in out.pose],
         "gaze": [round(float(v), 5) for v in out.gaze],
         "expression": {n: round(float(v), 4) for n, v in zip(BLENDSHAPE_NAMES, out.expression, strict=True)},
@@ -142,13 +143,22 @@ class Peer:
             if kind == "flush":
                 self.session.flush()
                 return None
+            if kind == "text":  # the words of the audio sent next, untimed
+                self.session.push_text(msg.get("text"))
+                return None
+            if kind == "words":  # the same, timed: [{"word", "start", "end"}, ...] in seconds
+                items = msg.get("words")
+                if not isinstance(items, list) or not all(isinstance(w, dict) for w in items):
+                    raise SignalingError('"words" must be a list of {"word", "start", "end"}')
+                self.session.push_words([(w.get("word"), w.get("start"), w.get("end")) for w in items])
+                return None
             if kind == "ping":
                 return {"type": "pong"}
-        except SessionClosedError as exc:
+        except (SessionClosedError, InputError) as exc:
             raise SignalingError(str(exc)) from None
         if kind == "stats":
             return {"type": "stats"}  # the server fills in the figures (it knows the engine)
-        raise SignalingError(f"unknown message type {kind!r} (prompt, interrupt, flush, stats, ping)")
+        raise SignalingError(f"unknown message type {kind!r} (prompt, interrupt, flush, text, words, stats, ping)")
 
     def push_pcm(self, data: bytes, rate: int) -> None:
         """Raw PCM from a WebSocket client: int16 little-endian mono at ``rate``."""

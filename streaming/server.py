@@ -23,7 +23,9 @@ Endpoints (every one needs the token when the server has one; see ``ServerConfig
   DELETE /sessions/{key}       end a session now (POST /sessions/{key}/close for sendBeacon)
 
 Control messages (JSON text, both kinds of WebSocket): {"type": "prompt", "text"}, {"type":
-"interrupt"}, {"type": "flush"}, {"type": "stats"}, {"type": "ping"}. The server also sends
+"interrupt"}, {"type": "flush"}, {"type": "text", "text"} and {"type": "words", "words": [{"word",
+"start", "end"}]} (the words of the audio sent next: Session.push_text / push_words), {"type":
+"stats"}, {"type": "ping"}. The server also sends
 {"type": "stats", ...} every ``stats_interval`` seconds and {"type": "error", "error"} for a bad
 message. HTTP errors are JSON {"error": "..."}: 400 malformed JSON/SDP/parameters, 401 token,
 403 a loopback-only server addressed by another name, 404 unknown avatar or session, 413 upload

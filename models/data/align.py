@@ -58,6 +58,11 @@ def align(audio: np.ndarray, text: str) -> list[Phone]:
     """ARPAbet phones (and "sil") with times for 16 kHz mono ``audio`` that speaks ``text``.
 
     Raises CorpusError when a word is not in cmudict or the audio cannot be aligned to the text."""
+    return align_words(audio, text)[0]
+
+
+def align_words(audio: np.ndarray, text: str) -> tuple[list[Phone], list[tuple[str, float, float]]]:
+    """``align``'s phones and the words (dictionary spelling, start s, end s) they make up."""
     ws = words(text)
     if not ws:
         raise CorpusError(f"nothing to align: no words in {text!r}")
@@ -93,10 +98,10 @@ def align_phones(audio: np.ndarray, labels: list[str]) -> list[Phone]:
                 _decoder().add_word(name, " ".join(run), True)
                 _PSEUDO[run] = name
         ws = [_PSEUDO[r] for r in runs]
-    return _align(audio, ws, " ".join(" ".join(r) for r in runs))
+    return _align(audio, ws, " ".join(" ".join(r) for r in runs))[0]
 
 
-def _align(audio: np.ndarray, ws: list[str], text: str) -> list[Phone]:
+def _align(audio: np.ndarray, ws: list[str], text: str) -> tuple[list[Phone], list[tuple[str, float, float]]]:
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     pad = np.zeros(int(PAD * SAMPLE_RATE), np.float32)
     padded = np.concatenate([pad, audio, pad])
@@ -118,6 +123,7 @@ def _align(audio: np.ndarray, ws: list[str], text: str) -> list[Phone]:
                 dec.end_utt()
             alignment = dec.get_alignment()
             raw = [(p.name, p.start, p.duration) for w in alignment for p in w] if alignment else []
+            spans = [(w.name, w.start, w.duration) for w in alignment] if alignment else []
         except RuntimeError as e:
             raise CorpusError(f"pocketsphinx could not align the audio to {text!r}: {e}") from e
     if not raw:
@@ -137,7 +143,11 @@ def _align(audio: np.ndarray, ws: list[str], text: str) -> list[Phone]:
         _append(phones, SILENCE, t, duration)
     phones[-1] = Phone(phones[-1].label, phones[-1].start, duration)
     check_timings(phones, duration)
-    return phones
+    spelt = set(ws)  # alternative pronunciations come back as "word(2)"
+    timed = [(name.split("(")[0], min(max(start * FRAME - PAD, 0.0), duration),
+              min((start + dur) * FRAME - PAD, duration)) for name, start, dur in spans
+             if name.split("(")[0] in spelt]  # fmt: skip
+    return phones, timed
 
 
 def _append(phones: list[Phone], label: str, a: float, b: float) -> None:
