@@ -133,6 +133,12 @@ def _eval_pose(args: argparse.Namespace) -> None:
              split=args.split)  # fmt: skip
 
 
+def _eval_words(args: argparse.Namespace) -> None:
+    from posetalk.models.motion.eval_words import evaluate_words
+
+    evaluate_words(args.data, args.method, args.split, args.voice, args.limit, args.out)
+
+
 def _eval(args: argparse.Namespace) -> None:
     from posetalk.models.motion.evaluate import LOOKAHEADS, evaluate
 
@@ -304,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--lookahead-ms", type=int, action="append", choices=[0, 40, 80, 160],
                     help="only this lookahead (repeatable; default: 0, 40, 80 and 160)")  # fmt: skip
     em.set_defaults(func=_eval)
+    ew = esub.add_parser("words", help="lips from known words vs audio-only: jawOpen r, closures, trust")
+    ew.add_argument("--data", required=True, help="a corpus (`data real` or `data synth`): records with transcripts")
+    ew.add_argument("--method", default="align", choices=["align", "words", "wrong"],
+                    help="aligned transcript, timed words, or another prompt's transcript")  # fmt: skip
+    ew.add_argument("--split", default="test", choices=["test", "val"])
+    ew.add_argument("--voice", default="", help="only voices whose name starts so (e.g. asterisk:en)")
+    ew.add_argument("--limit", type=int, help="at most this many records")
+    ew.add_argument("--out", help="folder for eval_words_<split>_<method>.json")
+    ew.set_defaults(func=_eval_words)
     ep = esub.add_parser("pose", help="pose model: prompt adherence, beat alignment, diversity, student vs teacher")
     ep.add_argument("--data", required=True, help="a corpus built by `posetalk data synth`")
     ep.add_argument("--weights", help="PLD folder (default: the shipped models/pld/weights)")

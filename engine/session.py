@@ -241,7 +241,8 @@ class Session:
         """The words of the audio pushed next, untimed (UTF-8 ``str`` or ``bytes``): aligned to
         that audio in a thread once it is complete (at ``flush()`` or the next ``push_text`` /
         ``push_words``); frames shown before the alignment lands keep audio-only lips, so push
-        whole sentences ahead of playback (alignment takes about 0.05 s per second of speech).
+        whole sentences ahead of playback (alignment and its confidence take about 0.35 s per
+        second of speech, in a thread).
         Raises InputError for empty or undecodable text."""
         self._check_open()
         if isinstance(text, (bytes, bytearray)):
@@ -270,7 +271,8 @@ class Session:
 
         def run() -> None:
             try:
-                words.add(origin, W.phones_from_text(audio, text))
+                found = W.align_text(audio, text)
+                words.add(origin, found.phones, found.trusted(int(np.ceil(len(audio) / FRAME))))
             except Exception as e:  # the lips stay audio-only; the session goes on
                 log.warning("session %s: text not aligned: %s", self.id, e)
                 self.text_errors.append(str(e))

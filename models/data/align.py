@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +31,21 @@ def _decoder():  # type: ignore[no-untyped-def]
     # no pruning at all (the search is one chain of phones), so accented synthetic speech aligns.
     config = Config(loglevel="FATAL", bestpath=False, beam=0.0, wbeam=0.0, pbeam=0.0)
     return Decoder(config)
+
+
+@functools.cache
+def _phone_decoder():  # type: ignore[no-untyped-def]
+    """Free phone recognition (the en-us phone trigram the wheel ships): the yardstick the
+    aligned text's acoustic scores are measured against (``Alignment.confidence``)."""
+    import os
+
+    import pocketsphinx
+    from pocketsphinx import Config, Decoder
+
+    lm = os.path.join(os.path.dirname(pocketsphinx.__file__), "model", "en-us", "en-us-phone.lm.bin")
+    # A light language weight and wide beams: the acoustics pick the phones (the default weight
+    # heard "IY D IY D AA" for "maybe Bob will": a poor yardstick, and right text scored below it).
+    return Decoder(Config(loglevel="FATAL", allphone=lm, lm=None, bestpath=False, lw=1.0, beam=1e-30, pbeam=1e-30))
 
 
 def words(text: str) -> list[str]:
@@ -54,19 +70,54 @@ def add_pronunciation(word: str, phones: list[str]) -> None:
         _decoder().add_word(word.lower(), " ".join(phones), True)
 
 
+@dataclass
+class Alignment:
+    """A forced alignment: phones tiling the audio, the words (dictionary spelling, start s,
+    end s), and per 10 ms frame the acoustic score (log-likelihood per frame, pocketsphinx's
+    integer log base) of the phone aligned there (NaN outside any phone)."""
+
+    phones: list[Phone]
+    words: list[tuple[str, float, float]]
+    scores: np.ndarray
+
+    def confidence(self, audio: np.ndarray) -> np.ndarray:
+        """Per 10 ms frame: the aligned text's score less that of the phones free recognition
+        hears in the same audio, both scored by the same aligner (a goodness-of-pronunciation
+        measure). Near zero or above where the text is what was said; a wrong transcript scores
+        some 20-60 lower per frame. NaN where either has no phone."""
+        labels = phone_loop(audio)
+        if not labels:
+            return np.full(len(self.scores), np.nan)
+        base = align_phones_scored(audio, labels).scores
+        n = min(len(base), len(self.scores))
+        out = np.full(len(self.scores), np.nan)
+        out[:n] = self.scores[:n] - base[:n]
+        return out
+
+
 def align(audio: np.ndarray, text: str) -> list[Phone]:
     """ARPAbet phones (and "sil") with times for 16 kHz mono ``audio`` that speaks ``text``.
 
     Raises CorpusError when a word is not in cmudict or the audio cannot be aligned to the text."""
-    return align_words(audio, text)[0]
+    return align_words(audio, text).phones
 
 
-def align_words(audio: np.ndarray, text: str) -> tuple[list[Phone], list[tuple[str, float, float]]]:
-    """``align``'s phones and the words (dictionary spelling, start s, end s) they make up."""
+def align_words(audio: np.ndarray, text: str) -> Alignment:
+    """``align``'s phones with their words and scores."""
     ws = words(text)
     if not ws:
         raise CorpusError(f"nothing to align: no words in {text!r}")
     return _align(audio, ws, text)
+
+
+def phone_loop(audio: np.ndarray) -> list[str]:
+    """The phones free recognition hears in 16 kHz ``audio`` (ARPAbet, "sil" for pauses)."""
+    with _lock:
+        dec = _phone_decoder()
+        dec.start_utt()
+        dec.process_raw(_pcm(audio), full_utt=True)
+        dec.end_utt()
+        return [seg.word if seg.word in PHONE_ID else SILENCE for seg in dec.seg()]
 
 
 _PSEUDO: dict[tuple[str, ...], str] = {}  # phone run -> the made-up word that spells it
@@ -76,6 +127,11 @@ def align_phones(audio: np.ndarray, labels: list[str]) -> list[Phone]:
     """Times for a known ARPAbet phone sequence (``labels``, "sil" between words optional) in
     ``audio``: for speech no dictionary spells, such as English read by another language's rules.
     Each run of phones between silences becomes a made-up dictionary word."""
+    return align_phones_scored(audio, labels).phones
+
+
+def align_phones_scored(audio: np.ndarray, labels: list[str]) -> Alignment:
+    """``align_phones`` with the alignment's scores."""
     runs: list[tuple[str, ...]] = []
     cur: list[str] = []
     for label in [*labels, SILENCE]:
@@ -98,16 +154,22 @@ def align_phones(audio: np.ndarray, labels: list[str]) -> list[Phone]:
                 _decoder().add_word(name, " ".join(run), True)
                 _PSEUDO[run] = name
         ws = [_PSEUDO[r] for r in runs]
-    return _align(audio, ws, " ".join(" ".join(r) for r in runs))[0]
+    return _align(audio, ws, " ".join(" ".join(r) for r in runs))
 
 
-def _align(audio: np.ndarray, ws: list[str], text: str) -> tuple[list[Phone], list[tuple[str, float, float]]]:
+def _pcm(audio: np.ndarray) -> bytes:
+    """16-bit PCM of ``audio`` with PAD seconds of quiet at both ends."""
     audio = np.asarray(audio, dtype=np.float32).reshape(-1)
     pad = np.zeros(int(PAD * SAMPLE_RATE), np.float32)
     padded = np.concatenate([pad, audio, pad])
     # a faint fixed dither: digital silence gives the features log(0)
     padded += np.random.default_rng(0).normal(0.0, 1e-4, padded.size).astype(np.float32)
-    pcm = (np.clip(padded, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+    return (np.clip(padded, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+
+
+def _align(audio: np.ndarray, ws: list[str], text: str) -> Alignment:
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    pcm = _pcm(audio)
     with _lock:
         dec = _decoder()
         missing = [w for w in ws if dec.lookup_word(w) is None]
@@ -122,7 +184,7 @@ def _align(audio: np.ndarray, ws: list[str], text: str) -> tuple[list[Phone], li
                 dec.process_raw(pcm, full_utt=True)
                 dec.end_utt()
             alignment = dec.get_alignment()
-            raw = [(p.name, p.start, p.duration) for w in alignment for p in w] if alignment else []
+            raw = [(p.name, p.start, p.duration, p.score) for w in alignment for p in w] if alignment else []
             spans = [(w.name, w.start, w.duration) for w in alignment] if alignment else []
         except RuntimeError as e:
             raise CorpusError(f"pocketsphinx could not align the audio to {text!r}: {e}") from e
@@ -131,7 +193,13 @@ def _align(audio: np.ndarray, ws: list[str], text: str) -> tuple[list[Phone], li
     duration = len(audio) / SAMPLE_RATE
     phones: list[Phone] = []
     t = 0.0
-    for name, start, dur in raw:
+    pad_frames = int(round(PAD / FRAME))
+    scores = np.full(int(np.ceil(duration / FRAME)), np.nan)
+    for _, start, dur, score in raw:
+        a0, b0 = max(start - pad_frames, 0), min(start + dur - pad_frames, len(scores))
+        if b0 > a0:
+            scores[a0:b0] = score / max(dur, 1)
+    for name, start, dur, _ in raw:
         label = name if name in PHONE_ID else SILENCE
         a = min(max(start * FRAME - PAD, t), duration)
         b = min((start + dur) * FRAME - PAD, duration)
@@ -147,7 +215,7 @@ def _align(audio: np.ndarray, ws: list[str], text: str) -> tuple[list[Phone], li
     timed = [(name.split("(")[0], min(max(start * FRAME - PAD, 0.0), duration),
               min((start + dur) * FRAME - PAD, duration)) for name, start, dur in spans
              if name.split("(")[0] in spelt]  # fmt: skip
-    return phones, timed
+    return Alignment(phones, timed, scores)
 
 
 def _append(phones: list[Phone], label: str, a: float, b: float) -> None:

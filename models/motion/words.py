@@ -12,9 +12,13 @@ Phone timings come one of three ways, whichever the caller has:
 The phones become mouth weights through the corpus's own viseme and coarticulation model
 (models/data/visemes.py, at articulation 1), and join the audio model's output in ``combine``:
 the audio model's jaw and lips where the text is not trusted or the audio is silent; elsewhere a
-mix chosen by measurement (MODEL_CARD.md, "Known words"). Trust comes from agreement: over a
-sliding window the text's jawOpen must follow the audio model's (a wrong transcript, skipped
-words or noise make them part ways), so those stretches fall back to audio-only lips."""
+mix chosen by measurement (MODEL_CARD.md, "Known words"). Where the text is not what was said
+(a wrong transcript, skipped words, noise) those stretches fall back to audio-only lips. Trust:
+- aligned text: the alignment's own confidence, its acoustic score against free phone
+  recognition of the same audio (``Aligned.trusted``);
+- timed words: no alignment to ask, so agreement: over a sliding window the text's jawOpen must
+  follow the audio model's (``trust``);
+- the built-in voice's own phones: always."""
 
 from __future__ import annotations
 
@@ -41,6 +45,11 @@ INHERENT_MS = {
 TEXT_WEIGHT = 0.5  # share of the text's weights in the mouth where the text is trusted
 TRUST_WINDOW_S = 1.2  # window over which the text's jawOpen must follow the audio model's
 TRUST_MIN_R = 0.6  # correlation below which a window falls back to audio-only
+GOP_WINDOW_S = 1.0  # aligned text: window of the alignment's confidence
+GOP_MIN = -15.0  # and its least mean (score per 10 ms frame against free phone recognition)
+UNALIGNED = -50.0  # the confidence given to frames the alignment left out
+LOUD_PAUSE_S = 0.2  # an aligned pause this long over audio within LOUD_DB of its loud frames
+LOUD_DB = 20.0  # is speech the text left out
 
 
 @dataclass(frozen=True)
@@ -112,14 +121,42 @@ def phones_from_words(words: list[Word], duration: float) -> list[Phone]:
     return out
 
 
+@dataclass
+class Aligned:
+    """A text forced-aligned to its audio: phones, words, and per 10 ms frame the alignment's
+    confidence (models/data/align.py ``Alignment.confidence``)."""
+
+    phones: list[Phone]
+    words: list[Word]
+    confidence: np.ndarray
+    loud_pause: np.ndarray  # (frames at 25 fps,) bool: aligned to a pause where the audio is loud
+
+    def trusted(self, frames: int, window_s: float = GOP_WINDOW_S, least: float = GOP_MIN) -> np.ndarray:
+        """(frames,) bool at 25 fps: the confidence's mean over a centred window ≥ ``least``.
+        Frames the alignment skipped (speech a shortened transcript left out lands there) count
+        as UNALIGNED."""
+        if not len(self.confidence):
+            return np.zeros(frames, bool)
+        c = np.where(np.isfinite(self.confidence), self.confidence, UNALIGNED)
+        half = max(1, int(round(window_s * 100 / 2)))
+        mean = np.convolve(np.pad(c, half, mode="edge"), np.ones(2 * half + 1) / (2 * half + 1), "valid")
+        at = np.minimum((np.arange(frames) * 4 + 2), len(mean) - 1)  # each 40 ms frame's middle
+        ok = mean[at] >= least
+        # Speech the transcript leaves out is aligned as a pause (scored as one): not the text's.
+        n = min(frames, len(self.loud_pause))
+        ok[:n] &= ~self.loud_pause[:n]
+        return ok
+
+
 def phones_from_text(audio: np.ndarray, text: str) -> list[Phone]:
     """Phones of ``text`` forced-aligned against 16 kHz ``audio`` (slow: run it off the event
     loop). Words cmudict lacks are spelt by espeak-ng. InputError when nothing can be aligned."""
-    return align_text(audio, text)[0]
+    return align_text(audio, text, confidence=False).phones
 
 
-def align_text(audio: np.ndarray, text: str) -> tuple[list[Phone], list[Word]]:
-    """``phones_from_text`` and the aligned words (as the dictionary spells them)."""
+def align_text(audio: np.ndarray, text: str, confidence: bool = True) -> Aligned:
+    """``phones_from_text`` with the aligned words and (unless ``confidence`` is False, which
+    saves the free phone recognition, ~0.3 s per second of speech) the alignment's confidence."""
     from posetalk.models.data import align
     from posetalk.models.errors import CorpusError
 
@@ -140,10 +177,28 @@ def align_text(audio: np.ndarray, text: str) -> tuple[list[Phone], list[Word]]:
             original[name] = w
     ws = spelt
     try:
-        phones, spans = align.align_words(audio, " ".join(ws))
-        return phones, [Word(original.get(w, w), a, b) for w, a, b in spans if b > a]
+        found = align.align_words(audio, " ".join(ws))
     except CorpusError as e:
         raise InputError(f"the text could not be aligned to the audio: {e}") from e
+    timed = [Word(original.get(w, w), a, b) for w, a, b in found.words if b > a]
+    conf = found.confidence(audio) if confidence else np.zeros(len(found.scores))
+    return Aligned(found.phones, timed, conf, _loud_pauses(audio, found.phones))
+
+
+def _loud_pauses(audio: np.ndarray, phones: list[Phone]) -> np.ndarray:
+    """(frames,) bool: frames inside an aligned pause longer than LOUD_PAUSE_S whose level is
+    within LOUD_DB of the utterance's loud frames (its 90th percentile)."""
+    from posetalk.models.data.visemes import n_frames
+    from posetalk.models.motion.infer import frame_rms
+
+    frames = n_frames(len(audio) / SAMPLE_RATE)
+    db = 20 * np.log10(frame_rms(audio, frames) + 1e-9)
+    loud = db > np.percentile(db, 90) - LOUD_DB
+    long_pause = np.zeros(frames, bool)
+    for p in phones:
+        if p.label == SILENCE and p.end - p.start >= LOUD_PAUSE_S:
+            long_pause[int(p.start * FPS) : int(np.ceil(p.end * FPS))] = True
+    return long_pause & loud
 
 
 def known_lips(
@@ -155,13 +210,15 @@ def known_lips(
     frames = len(audio_expr)
     duration = len(audio) / SAMPLE_RATE
     if isinstance(known, str):
-        phones, how = phones_from_text(audio, known), "aligned text"
+        found = align_text(audio, known)
+        text, how = text_lips(found.phones, frames), "aligned text"
+        ok = found.trusted(frames)  # the alignment's own confidence
     elif known and isinstance(known[0], Word):
-        phones, how = phones_from_words(known, duration), "timed words"  # type: ignore[arg-type]
+        text, how = text_lips(phones_from_words(known, duration), frames), "timed words"  # type: ignore[arg-type]
+        ok = trust(audio_expr, text)  # no alignment: agreement with the audio
     else:
-        phones, how = list(known), "the voice's own phones"  # type: ignore[arg-type]
-    text = text_lips(phones, frames)
-    ok = trust(audio_expr, text)
+        text, how = text_lips(list(known), frames), "the voice's own phones"  # type: ignore[arg-type]
+        ok = np.ones(frames, bool)  # the voice that spoke them: nothing to doubt
     speaking = np.abs(audio_expr[:, :N_MOUTH]).sum(1) > 0
     out = combine(audio_expr, text, ok)
     share = float(ok[speaking].mean()) if speaking.any() else 0.0
