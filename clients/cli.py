@@ -28,7 +28,7 @@ def _bench(args: argparse.Namespace) -> None:
         bench.bench_pose(args.weights, repeats=args.repeats)
     elif args.what == "engine":
         bench.bench_engine(size=args.size, hours=args.hours, max_sessions=args.max_sessions,
-                           render_processes=args.render_processes)  # fmt: skip
+                           render_processes=args.render_processes, known=args.known)  # fmt: skip
 
 
 def _inspect_render(args: argparse.Namespace) -> None:
@@ -215,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--hours", type=float, default=1.0, help="engine: length of the session simulated on a fast clock")
     b.add_argument("--max-sessions", type=int, default=6, help="engine: most sessions to try at once")
     b.add_argument("--render-processes", type=int, default=0, help="engine: render in this many processes (0: threads)")
+    b.add_argument("--known", action="store_true", help="engine: also one session with text / timed words pushed ahead")
     b.set_defaults(func=_bench)
 
     t = sub.add_parser("train", help="train models")

@@ -14,7 +14,7 @@ import numpy as np
 from posetalk.models.face import topology as T
 from posetalk.models.face.params import BLENDSHAPE_NAMES, N_BLENDSHAPES
 
-JAW_ANGLE = 0.40  # radians of jaw rotation at jawOpen = 1
+JAW_ANGLE = 0.55  # radians of jaw rotation at jawOpen = 1
 BLINK_MEET = 0.3  # where the lids meet: fraction of the way from the lower lid to the upper
 BLINK_OVERLAP = 0.05  # how far past that line the upper lid goes, as a fraction of the opening
 BLINK_SKIN_RADIUS = 0.02  # how far up the lid skin follows the closing lid (face widths)

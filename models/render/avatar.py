@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from posetalk.models.errors import AvatarCacheError
 
-FORMAT_VERSION = 33  # bump when prepare() changes what it stores
+FORMAT_VERSION = 38  # bump when prepare() changes what it stores
 CLEAN_BAND = 3  # the atlas band (of size rows) holding the clean portrait
 
 
