@@ -89,9 +89,9 @@ def test_the_photos_teeth_keep_their_height_as_the_jaw_opens(portraits: dict[str
 
 @pytest.mark.parametrize("name", ["astronaut", "hopper"])
 def test_jaw_open_one_is_a_wide_open_mouth(portraits: dict[str, Any], name: str) -> None:
-    """The lips part monotonically with jawOpen, and widely at 1: measured 0.195 (astronaut) and
-    0.25 (Grace Hopper) of the resting face's height (the issue asks 0.25, a wide-open human
-    mouth 0.25-0.3)."""
+    """The lips part monotonically with jawOpen, and widely at 1: the issue asks 0.25 of the
+    resting face's height (a wide-open human mouth measures 0.25-0.3); measured 0.262 (astronaut)
+    and 0.286 (Grace Hopper). The bound leaves 0.01 for mediapipe on other CPUs."""
     av = portraits[name]
     rest = track(_frame(av, {}))
     assert rest is not None
@@ -102,4 +102,4 @@ def test_jaw_open_one_is_a_wide_open_mouth(portraits: dict[str, Any], name: str)
         assert found is not None
         gaps.append(float(np.linalg.norm(found.landmarks[13, :2] - found.landmarks[14, :2])) / height)
     assert all(b > a for a, b in zip(gaps, gaps[1:], strict=False)), np.round(gaps, 3)
-    assert gaps[-1] >= 0.18, np.round(gaps, 3)
+    assert gaps[-1] >= 0.24, np.round(gaps, 3)
