@@ -194,3 +194,33 @@ def test_the_websocket_text_and_words_messages_reach_the_session() -> None:
         peer.control(json.dumps({"type": "text", "text": ""}))
     with pytest.raises(SignalingError, match="list of"):
         peer.control(json.dumps({"type": "words", "words": "hi"}))
+
+
+def test_the_motion_command_takes_text_and_timed_words(said: Any, tmp_path: Path, capsys: Any) -> None:
+    import wave
+
+    from posetalk.clients.cli import main
+    from posetalk.models.face.motion_file import load_motion
+
+    wav = tmp_path / "said.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes((said.audio * 32767).astype(np.int16).tobytes())
+    words = W.align_text(said.audio, SENTENCE, confidence=False).words
+    timed = tmp_path / "words.json"
+    timed.write_text(json.dumps([{"word": w.text, "start": w.start, "end": w.end} for w in words]), encoding="utf-8")
+    for how, extra in (("aligned text", ["--text", SENTENCE]), ("timed words", ["--text-file", str(timed)])):
+        out = tmp_path / f"{how[:5]}.npz"
+        assert main(["motion", "--audio", str(wav), "--out", str(out), *extra]) == 0
+        printed = capsys.readouterr().out
+        assert f"known words ({how}" in printed, printed
+        gap = _gap(load_motion(out).expression)
+        closes = [int((p.start + p.end) / 2 * FPS) for p in said.phones if p.label in ("P", "B", "M")]
+        assert np.mean([(gap[max(0, f - 1) : f + 2] < CLOSED).any() for f in closes]) >= 0.9
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"caf\xe9")
+    for extra, message in ((["--text", " "], "--text is empty"), (["--text-file", str(bad)], "not UTF-8"),
+                           (["--text", "x", "--text-file", str(timed)], "not both")):  # fmt: skip
+        assert main(["motion", "--audio", str(wav), "--out", str(tmp_path / "x.npz"), *extra]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()

@@ -6,8 +6,9 @@ How the words are given (``--method``):
   real-speech corpus the targets themselves come from this aligner's alignment of the same
   transcript, so there the figures are an upper bound; on the synthetic corpus the targets come
   from the TTS engine's own phone events, which the aligner never sees.
-- ``words``: timed words (as TTS services report them), taken from the alignment's word spans;
-  the phones inside each word placed by inherent duration, not by the aligner.
+- ``words``: timed words as the live path uses them (``Session.push_words``: no audio to align
+  yet): word spans from the alignment, the phones inside each word placed by inherent duration,
+  trusted by agreement with the audio model's jawOpen. (Offline, timed words are aligned as text.)
 - ``wrong``: another prompt's transcript (the one half the split away), aligned: how much a wrong
   text costs once trust sends it back to audio-only lips.
 

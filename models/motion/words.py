@@ -206,9 +206,20 @@ def known_lips(
 ) -> tuple[np.ndarray, str]:
     """``audio_expr`` (the audio model's output for ``audio``) with the known words' mouth joined
     in: ``known`` is text (aligned here), timed Words, or the TTS's own Phones. Returns the
-    weights and a one-line summary of where the text was used."""
+    weights and a one-line summary of where the text was used.
+
+    Timed words are aligned as text too (the whole audio is at hand here, and aligned phones
+    follow speech better than phones spread by duration: jawOpen r 0.850 against 0.794 on the
+    synthetic test voices); their times are used only where the alignment fails."""
     frames = len(audio_expr)
     duration = len(audio) / SAMPLE_RATE
+    if known and isinstance(known, list) and isinstance(known[0], Word):
+        check_words(known, duration)  # type: ignore[arg-type]
+        try:
+            out, summary = known_lips(audio, audio_expr, " ".join(w.text for w in known))  # type: ignore[union-attr]
+            return out, summary.replace("(aligned text)", "(timed words, aligned)")
+        except InputError:
+            pass
     if isinstance(known, str):
         found = align_text(audio, known)
         text, how = text_lips(found.phones, frames), "aligned text"
