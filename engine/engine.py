@@ -40,6 +40,7 @@ from posetalk.engine.pipeline import FrameMotion, SessionPipeline, run_round
 from posetalk.engine.session import Output, Session
 from posetalk.engine.stats import StageSummary, Stats
 from posetalk.engine.vad import VoiceDetector
+from posetalk.engine.words import Aligner
 from posetalk.models.errors import BackendError, EngineError, SessionLimitError
 
 if TYPE_CHECKING:
@@ -120,6 +121,7 @@ class Engine:
         self._next_tick = 0
         self._pool: ThreadPoolExecutor | None = None
         self._render_pool: RenderPool | None = None
+        self.aligner = Aligner()  # aligns the sessions' pushed texts, in a process of its own
         self._task: asyncio.Task[None] | None = None
         self._ids = itertools.count()
         self._started = self._closing = False
@@ -188,6 +190,7 @@ class Engine:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+        await asyncio.get_running_loop().run_in_executor(None, self.aligner.close)
         self._started = False
 
     async def __aenter__(self) -> Engine:
@@ -215,7 +218,8 @@ class Engine:
         if len(self.sessions) >= self.config.max_sessions:  # another open won the race meanwhile
             raise SessionLimitError(f"session limit reached: {self.config.max_sessions} sessions are running")
         session = Session(f"s{next(self._ids)}", avatar, renderer, pipeline, prompt, self.clock, self._next_tick,
-                          self.config.input_buffer_s, self.config.output_queue, self._remove, self.stats)  # fmt: skip
+                          self.config.input_buffer_s, self.config.output_queue, self._remove, self.stats,
+                          self.aligner)  # fmt: skip
         self.sessions[session.id] = session
         return session
 

@@ -32,6 +32,7 @@ from posetalk.engine.audio_input import AudioInput
 from posetalk.engine.clock import FRAME, SAMPLE_RATE, Clock
 from posetalk.engine.pipeline import SessionPipeline
 from posetalk.engine.stats import Stats
+from posetalk.engine.words import Aligner
 from posetalk.models.errors import InputError, SessionClosedError
 from posetalk.models.motion import words as W
 
@@ -161,7 +162,7 @@ class Session:
     def __init__(
         self, session_id: str, avatar: Avatar | None, renderer: Renderer | None, pipeline: SessionPipeline,
         prompt: str, clock: Clock, first_tick: int, input_buffer_s: float, output_queue: int,
-        on_close: Callable[[Session], Awaitable[None]], stats: Stats | None = None,
+        on_close: Callable[[Session], Awaitable[None]], stats: Stats | None = None, aligner: Aligner | None = None,
     ) -> None:  # fmt: skip
         self.id = session_id
         self.avatar = avatar
@@ -185,6 +186,7 @@ class Session:
         self._closed = False
         self._pending_text: tuple[int, str] | None = None  # push_text waiting for its audio
         self._aligning: list[asyncio.Future[None]] = []
+        self._aligner = aligner or Aligner()  # the engine passes its own; a lone session gets one
         self.text_errors: list[str] = []  # why pushed texts were not aligned
 
     async def aligned(self) -> None:
@@ -229,13 +231,16 @@ class Session:
     def push_words(self, words: object) -> None:
         """The words of the audio pushed next, timed: ``[(word, start_s, end_s), ...]`` (or
         ``Word``s), seconds from that audio's first sample, as TTS services report them. The
-        mouth takes their shapes where they agree with the audio. Raises InputError for
-        unusable words (nothing changes then: the lips stay audio-only)."""
+        mouth takes their shapes from the first frame they cover; once their audio is complete
+        they are aligned like ``push_text``, and stretches the audio does not say go back to
+        audio-only lips. Raises InputError for unusable words (nothing changes then)."""
         self._check_open()
         ws = _words(words)
         phones = W.phones_from_words(ws, ws[-1].end)
         self._align_pending()
         self.pipeline.words.add(self.input.ring.written, phones)
+        self._pending_text = (self.input.ring.written, " ".join(w.text for w in ws))  # checked once heard
+        self.input.tap = []
 
     def push_text(self, text: object) -> None:
         """The words of the audio pushed next, untimed (UTF-8 ``str`` or ``bytes``): aligned to
@@ -267,17 +272,16 @@ class Session:
         if not chunks:
             return
         audio = np.concatenate(chunks)
-        words = self.pipeline.words
 
-        def run() -> None:
+        async def run() -> None:
             try:
-                found = W.align_text(audio, text)
-                words.add(origin, found.phones, found.trusted(int(np.ceil(len(audio) / FRAME))))
+                phones, trusted = await self._aligner.align(audio, text)
+                self.pipeline.words.add(origin, phones, trusted)
             except Exception as e:  # the lips stay audio-only; the session goes on
                 log.warning("session %s: text not aligned: %s", self.id, e)
                 self.text_errors.append(str(e))
 
-        self._aligning.append(asyncio.get_running_loop().run_in_executor(None, run))
+        self._aligning.append(asyncio.ensure_future(run()))
 
     def interrupt(self) -> None:
         """Stop speaking now: buffered audio is discarded, frames not yet taken from ``frames()``
