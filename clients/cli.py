@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from posetalk.models.errors import PosetalkError
@@ -392,6 +393,8 @@ def _cuda() -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if args.verbose:
+        os.environ["POSETALK_VERBOSE"] = "1"  # other libraries' start-up logs too (models/face/tracker.py)
     try:
         args.func(args)
     except PosetalkError as exc:

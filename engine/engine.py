@@ -116,7 +116,6 @@ class Engine:
         self.pose_model = pose_model
         self._motion_model = motion_model
         self.runner: MotionRunner | None = None
-        self.vad = VoiceDetector(self.config.vad_mode)
         self.timeline = Timeline(0.0, round(self.config.budget_ms * 16))
         self._next_tick = 0
         self._pool: ThreadPoolExecutor | None = None
@@ -212,7 +211,8 @@ class Engine:
         def build() -> tuple[Renderer | None, SessionPipeline]:
             renderer = self._renderer(avatar) if avatar is not None else None
             head = make_head(self.pose_model, prompt, seed, self.config.lookahead, self.config.pose_steps)
-            return renderer, SessionPipeline(runner, head, self.vad)
+            # A voice detector per session: webrtcvad keeps state from frame to frame.
+            return renderer, SessionPipeline(runner, head, VoiceDetector(self.config.vad_mode))
 
         renderer, pipeline = await asyncio.get_running_loop().run_in_executor(self._pool, build)
         if len(self.sessions) >= self.config.max_sessions:  # another open won the race meanwhile

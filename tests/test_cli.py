@@ -63,3 +63,21 @@ def test_animate_speaks_a_line_with_sound(tmp_path) -> None:
     # The mouth moves while speaking: the lower face changes across frames.
     lower = frames[:, 150:200, 100:160].astype(float)
     assert lower.std(0).mean() > 1.0
+
+
+def test_commands_are_quiet_unless_verbose(tmp_path) -> None:
+    """Other libraries' start-up logs (mediapipe's TF Lite delegate, absl warnings, protobuf's
+    deprecation) stay out of a command's output; -v shows them."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "posetalk.clients.cli"]
+    args = ["inspect", "render", "--size", "192", "--out", str(tmp_path / "s.png")]
+    env = {**__import__("os").environ, "POSETALK_CACHE": str(tmp_path / "cache")}  # prepare() runs mediapipe
+    quiet = subprocess.run(cmd + args, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    noise = ("XNNPACK", "W0000", "GetPrototype", "inference_feedback")
+    assert not [line for line in (quiet.stdout + quiet.stderr).splitlines() if any(n in line for n in noise)]
+    env["POSETALK_CACHE"] = str(tmp_path / "cache2")  # prepare() again, so that mediapipe starts
+    loud = subprocess.run([*cmd, "-v", *args], capture_output=True, text=True, env=env, timeout=300)
+    assert loud.returncode == 0 and any(n in loud.stderr for n in noise), loud.stderr[-500:]

@@ -262,3 +262,16 @@ def test_a_late_scheduler_skips_renders_not_time(motion_model: MotionModel, smal
     for a, b in zip(outs, outs[1:], strict=False):
         if b.repeated:
             assert b.video is a.video  # the previous picture, not a stale queue
+
+
+def test_each_session_has_its_own_voice_detector(motion_model: MotionModel) -> None:
+    """webrtcvad keeps state from frame to frame: one session's speech must not colour another's
+    voice decisions."""
+
+    async def run() -> tuple[Any, Any]:
+        async with engine(motion_model) as e:
+            a, b = await e.open_session(None), await e.open_session(None)
+            return a.pipeline.vad, b.pipeline.vad
+
+    va, vb = arun(run())
+    assert va is not vb and va.kind == vb.kind

@@ -6,7 +6,11 @@ smaller z nearer the camera.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,20 +37,46 @@ class FaceFound:
         return float(np.linalg.norm(lm[454, :2] - lm[234, :2]))
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """mediapipe's C++ start-up chatter (TF Lite delegates, absl warnings) goes to the process's
+    stderr: drop it while a graph starts, unless $POSETALK_VERBOSE is 1 (`posetalk -v`)."""
+    if os.environ.get("POSETALK_VERBOSE") == "1":
+        yield
+        return
+    # protobuf warns on every graph run, not only at start-up
+    warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype")
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _started(key: str, make):  # type: ignore[no-untyped-def]
+    """This thread's mediapipe graph ``key``, made by ``make()`` and run once on a blank image
+    (where it logs its start-up), quietly."""
+    graph = getattr(_local, key, None)
+    if graph is None:
+        with _quiet():
+            graph = make()
+            graph.process(np.zeros((64, 64, 3), np.uint8))
+        setattr(_local, key, graph)
+    return graph
+
+
 def _face_mesh(static: bool):  # type: ignore[no-untyped-def]
-    key = "mesh_static" if static else "mesh_video"
-    mesh = getattr(_local, key, None)
-    if mesh is None:
+    def make():  # type: ignore[no-untyped-def]
         import mediapipe as mp
 
-        mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static,
-            max_num_faces=4,
-            refine_landmarks=True,
-            min_detection_confidence=0.5,
+        return mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, max_num_faces=4, refine_landmarks=True, min_detection_confidence=0.5
         )
-        setattr(_local, key, mesh)
-    return mesh
+
+    return _started("mesh_static" if static else "mesh_video", make)
 
 
 def find_faces(rgb: np.ndarray, static: bool = True) -> list[np.ndarray]:
@@ -72,11 +102,11 @@ def track(rgb: np.ndarray, static: bool = True) -> FaceFound | None:
 
 def segment_person(rgb: np.ndarray) -> np.ndarray:
     """Person probability (H, W) float32 in [0, 1] from mediapipe's selfie segmentation."""
-    seg = getattr(_local, "segmenter", None)
-    if seg is None:
+
+    def make():  # type: ignore[no-untyped-def]
         import mediapipe as mp
 
-        seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        _local.segmenter = seg
-    mask = seg.process(np.ascontiguousarray(rgb)).segmentation_mask
+        return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+
+    mask = _started("segmenter", make).process(np.ascontiguousarray(rgb)).segmentation_mask
     return np.clip(mask, 0.0, 1.0).astype(np.float32)
