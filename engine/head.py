@@ -29,6 +29,10 @@ class HeadSource(Protocol):
 
     def set_prompt(self, prompt: str) -> None: ...
 
+    def prepare_prompt(self, prompt: str) -> None:
+        """Do the slow part of ``set_prompt`` ahead (encode it), from any thread."""
+        ...
+
     def push(self, slot: np.ndarray) -> None:
         """The next frame's input audio (640 samples, 16 kHz)."""
         ...
@@ -46,6 +50,9 @@ class ProceduralHead:
 
     def set_prompt(self, prompt: str) -> None:
         self.head.set_style(style_for_prompt(prompt))
+
+    def prepare_prompt(self, prompt: str) -> None:
+        pass  # a keyword match: nothing slow
 
     def push(self, slot: np.ndarray) -> None:
         pass  # the levels and the speaking state come with frame()
@@ -81,6 +88,9 @@ class PoseModelHead:
     def set_prompt(self, prompt: str) -> None:
         self.stream.set_prompt(prompt)
         self.prompt = prompt
+
+    def prepare_prompt(self, prompt: str) -> None:
+        self.stream.model.prompts.embed([prompt])  # cached: set_prompt then finds it there
 
     def push(self, slot: np.ndarray) -> None:
         start = self.stream.t0

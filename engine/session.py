@@ -6,7 +6,7 @@ The API has the shape voice-agent frameworks use for avatar outputs::
     session.push_audio(pcm, 48000)        # int16 or float32, any rate, as it arrives
     session.flush()                       # end of the utterance: show all of it, then listen
     session.interrupt()                   # barge-in: drop what is buffered, fall silent now
-    session.set_prompt("energetic")       # head style, from the next hop (8 frames) on
+    session.set_prompt("energetic")       # head style, from the next hop (8 frames) after encoding
     session.push_words([("hello", 0.0, 0.4), ("there", 0.45, 0.8)])  # timed words of the audio
                                           # pushed next (s from its first sample): lips from them
     session.push_text("Hello there.")     # or the words alone: aligned once their audio is in
@@ -185,13 +185,15 @@ class Session:
         self._on_close = on_close
         self._closed = False
         self._pending_text: tuple[int, str] | None = None  # push_text waiting for its audio
-        self._aligning: list[asyncio.Future[None]] = []
+        self._jobs: list[asyncio.Future[None]] = []  # alignments and prompt encodings under way
+        self._prompt_serial = 0
         self._aligner = aligner or Aligner()  # the engine passes its own; a lone session gets one
         self.text_errors: list[str] = []  # why pushed texts were not aligned
 
-    async def aligned(self) -> None:
-        """Wait for the alignments started so far (for tests and offline drivers)."""
-        pending, self._aligning = self._aligning, []
+    async def settled(self) -> None:
+        """Wait for the alignments and prompt encodings started so far (for tests and offline
+        drivers)."""
+        pending, self._jobs = self._jobs, []
         await asyncio.gather(*pending)
 
     @property
@@ -281,7 +283,7 @@ class Session:
                 log.warning("session %s: text not aligned: %s", self.id, e)
                 self.text_errors.append(str(e))
 
-        self._aligning.append(asyncio.ensure_future(run()))
+        self._jobs.append(asyncio.ensure_future(run()))
 
     def interrupt(self) -> None:
         """Stop speaking now: buffered audio is discarded, frames not yet taken from ``frames()``
@@ -294,11 +296,25 @@ class Session:
         self.pending_interrupt = True
 
     def set_prompt(self, text: str) -> None:
-        """A new head-motion prompt; it takes effect at the next pose hop."""
+        """A new head-motion prompt; it takes effect at the first pose hop after it is encoded
+        (the sentence encoder runs in a thread, never inside the engine's tick; a later prompt
+        set meanwhile wins)."""
         self._check_open()
         if not isinstance(text, str):
             raise TypeError(f"prompt must be a string, got {type(text).__name__}")
-        self._prompt = self.pending_prompt = text
+        self._prompt = text
+        self._prompt_serial += 1
+        serial, head = self._prompt_serial, self.pipeline.head
+
+        async def encode() -> None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, head.prepare_prompt, text)
+            except Exception as e:  # the head encodes it in the tick then, as before
+                log.warning("session %s: prompt not encoded ahead: %s", self.id, e)
+            if serial == self._prompt_serial and not self._closed:
+                self.pending_prompt = text
+
+        self._jobs.append(asyncio.ensure_future(encode()))
 
     async def frames(self) -> AsyncIterator[Output]:
         """Frames as they fall due, 25 a second, until the session closes. One consumer."""

@@ -275,3 +275,38 @@ def test_each_session_has_its_own_voice_detector(motion_model: MotionModel) -> N
 
     va, vb = arun(run())
     assert va is not vb and va.kind == vb.kind
+
+
+def test_a_new_prompt_is_encoded_off_the_tick(motion_model: MotionModel, small_avatar: Any) -> None:
+    """The sentence encoder never runs inside the engine's tick: while a prompt is being encoded
+    (held here until released) frames keep coming with the old prompt; once encoded, the next
+    pose hop uses it."""
+    import threading
+
+    model = tiny_pose_model()
+    gate = threading.Event()
+    encode = model.prompts.embed
+
+    def slow_embed(texts: Any) -> np.ndarray:
+        if "held" in str(texts):
+            assert gate.wait(30)
+        return encode(texts)
+
+    model.prompts.embed = slow_embed  # type: ignore[method-assign]
+
+    async def run() -> tuple[list[Output], list[Output]]:
+        async with engine(motion_model, pose_model=model, head="pose") as e:
+            s = await e.open_session(small_avatar, prompt="calm")
+            s.push_audio(padded(buzz(3.0)), 16000)
+            await e.advance(0.5)
+            s.set_prompt("held prompt")
+            await e.advance(1.0)  # ticks run while the encoder waits
+            during = s.drain()
+            gate.set()
+            await s.settled()
+            await e.advance(1.0)
+            return during, s.drain()
+
+    during, after = arun(run())
+    assert len(during) >= 24 and all("held" not in o.head_source for o in during)
+    assert any("held prompt" in o.head_source for o in after)

@@ -142,7 +142,7 @@ def test_a_live_session_takes_text_and_words(said: Any, motion_model: MotionMode
             texted.push_text(SENTENCE)
             texted.push_audio(pcm, 16000)
             texted.flush()
-            await texted.aligned()
+            await texted.settled()
             timed = await e.open_session(None)
             timed.push_words([(w.text, w.start, w.end) for w in words])
             timed.push_audio(pcm, 16000)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 DIM = 384
+MAX_CACHE = 20_000  # embeddings kept (30 MB; training corpora hold ~1,600 descriptions, a server hears users' prompts)
 
 
 class PromptEncoder:
@@ -25,9 +27,11 @@ class PromptEncoder:
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
-        self.cache: dict[str, np.ndarray] = {"": np.zeros(DIM, np.float32)}
+        self.cache: OrderedDict[str, np.ndarray] = OrderedDict({"": np.zeros(DIM, np.float32)})
+        self.max_cache = MAX_CACHE
         self._model: Any = None
         self._lock = threading.Lock()  # one model load, even when two sessions ask at once
+        self._cache_lock = threading.Lock()  # sessions' prompts are encoded from several threads
 
     def _load(self) -> Any:
         with self._lock:
@@ -46,16 +50,30 @@ class PromptEncoder:
         if isinstance(texts, str):  # one prompt, not its characters
             texts = [texts]
         texts = [str(t).strip() for t in texts]
-        missing = sorted({t for t in texts if t not in self.cache})
+        with self._cache_lock:
+            missing = sorted({t for t in texts if t not in self.cache})
         if missing:
             vecs = self._load().encode(
                 missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
-            for t, v in zip(missing, np.asarray(vecs, np.float32), strict=True):
-                self.cache[t] = v
+            with self._cache_lock:
+                for t, v in zip(missing, np.asarray(vecs, np.float32), strict=True):
+                    self.cache[t] = v
         if not texts:
             return np.zeros((0, DIM), np.float32)
-        return np.stack([self.cache[t] for t in texts]).astype(np.float32)
+        with self._cache_lock:
+            out = np.stack([self.cache[t] if t in self.cache else self._encode_one(t) for t in texts])
+            for t in texts:  # the newest used last; past MAX_CACHE the least recently used go
+                self.cache.move_to_end(t)
+            while len(self.cache) > self.max_cache:
+                oldest = next(iter(self.cache))
+                self.cache.pop(oldest) if oldest else self.cache.move_to_end(oldest)
+        return out.astype(np.float32)
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        """A text evicted between encoding and use (a full cache under load): encode it again."""
+        return np.asarray(self._load().encode([text], normalize_embeddings=True, convert_to_numpy=True,
+                                              show_progress_bar=False)[0], np.float32)  # fmt: skip
 
     def load_cache(self, path: str | Path) -> int:
         """Add the embeddings stored in ``path`` (from ``save_cache``); returns how many."""
