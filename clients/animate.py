@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import argparse
 
-from posetalk.clients.render import load_portrait, load_speech, say_line, speech_motion, write_video
+from posetalk.clients.render import load_portrait, say_line, speech_from_args, speech_motion, write_video
 
 
 def animate(args: argparse.Namespace) -> None:
     from posetalk.models.face.motion_file import load_motion
     from posetalk.models.face.motions import BUILTIN, builtin_motion
 
-    speech = load_speech(args.audio, args.text, args.text_file)
+    speech = speech_from_args(args.audio, args.text, args.text_file)
     avatar = load_portrait(args.image, args.size)
     if speech is None and args.motion is None:
         speech = say_line(args.say)

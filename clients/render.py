@@ -60,7 +60,7 @@ class Spoken:
     known: Any = None  # str | list[Word] | list[Phone] | None
 
 
-def load_speech(audio: str | None, text: str | None = None, text_file: str | None = None) -> Spoken | None:
+def speech_from_args(audio: str | None, text: str | None = None, text_file: str | None = None) -> Spoken | None:
     """The --audio file with its --text / --text-file (plain text, or JSON timed words); None
     without --audio. Bad files fail here, before any slow work."""
     from posetalk.models.audio.io import load_audio
@@ -247,7 +247,7 @@ def _head_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def render(args: argparse.Namespace) -> None:
     """`posetalk render`: portrait + speech (+ prompt) -> mp4 with the speech."""
-    speech = load_speech(args.audio, args.text, args.text_file)  # a bad file fails before any slow work
+    speech = speech_from_args(args.audio, args.text, args.text_file)  # a bad file fails before any slow work
     avatar = load_portrait(args.image, args.size)
     if speech is None:
         speech = say_line(args.say)
@@ -261,7 +261,7 @@ def motion(args: argparse.Namespace) -> None:
     """`posetalk motion`: speech (+ prompt) -> a motion file (pose, gaze, 21 blendshapes per frame)."""
     from posetalk.models.face.motion_file import save_motion
 
-    speech = load_speech(args.audio, args.text, args.text_file)
+    speech = speech_from_args(args.audio, args.text, args.text_file)
     assert speech is not None  # --audio is required
     m, source = speech_motion(speech.audio, seed=args.seed, lookahead=round(args.lookahead_ms / 40),
                               motion_weights=args.weights, fallback="neutral", known=speech.known,

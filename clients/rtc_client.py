@@ -63,22 +63,31 @@ async def run_client(
     url: str, audio: str | Path | np.ndarray, out: str | Path, *, prompt: str = "", avatar: str | None = None,
     token: str | None = None, lead_s: float = 0.5, tail_s: float = 1.5, ice_mode: str | None = None,
     on_frame: Callable[[int, np.ndarray], None] | None = None, cafile: str | Path | None = None,
+    rate: int = 16000,
 ) -> ClientResult:  # fmt: skip
-    """Connect, play ``audio`` (a file, or 16 kHz float32) as the microphone after ``lead_s`` of
-    silence, keep recording ``tail_s`` after it ends, and write ``out``. ``ice_mode``: see
+    """Connect, play ``audio`` (a file, sent at 48 kHz with its full band, or float32 samples at
+    ``rate``) as the microphone after ``lead_s`` of silence, keep recording ``tail_s`` after it
+    ends, and write ``out``. ``ice_mode``: see
     streaming.ice (default: "loopback" for a server on this machine's loopback, else "host").
     ``cafile``: a PEM certificate to trust for an https:// server (e.g. `serve --self-signed`'s)."""
     import aiohttp
     from aiortc import RTCPeerConnection, RTCSessionDescription
     from posetalk.streaming import ice
-    from posetalk.streaming.inputs import FileAudioTrack, load_speech
+    from posetalk.streaming.inputs import FileAudioTrack
     from posetalk.streaming.tracks import frame_pcm
     from yarl import URL
 
     base, token = split_url(url, token)
     mode = ice_mode or ("loopback" if ice.is_loopback(URL(base).host or "") else "host")
     ice.set_mode(mode)
-    mic = FileAudioTrack(load_speech(audio), lead_s)
+    if isinstance(audio, np.ndarray):
+        mic = FileAudioTrack(np.asarray(audio, np.float32).reshape(-1), lead_s, rate)
+    else:
+        from posetalk.models.audio.io import load_audio
+        from posetalk.models.render.video import decode_audio
+
+        load_audio(audio)  # its checks and clear errors
+        mic = FileAudioTrack(decode_audio(audio, RECEIVE_RATE)[0], lead_s, RECEIVE_RATE)
     writer = Mp4Writer(out, RECEIVE_RATE)
     result = ClientResult(Path(out), "", Mp4Summary(Path(out), 0, 0, 0, 0))
     first_frame = asyncio.Event()
@@ -139,7 +148,7 @@ async def run_client(
                 raise StreamingError(f"no video arrived within 30 s (connection: {pc.connectionState})") from None
             await asyncio.wait_for(mic.finished.wait(), mic.duration_s + 60.0)
             await asyncio.sleep(tail_s)
-            result.sent_s = mic.sent / 16000
+            result.sent_s = mic.sent / mic.rate
             with contextlib.suppress(aiohttp.ClientError):
                 async with http.delete(base + f"sessions/{result.session}"):
                     pass

@@ -1,5 +1,6 @@
-"""A session's audio input: PCM in any common form and rate -> a bounded 16 kHz ring -> one video
-frame's worth (640 samples) at a time for the scheduler.
+"""A session's audio input: PCM in any common form and rate -> a bounded 16 kHz ring (what the
+models hear) and a 48 kHz ring beside it (what listeners hear: the input at full band) -> one
+video frame's worth (640 and 1920 samples, the same 40 ms) at a time for the scheduler.
 
 - ``to_mono`` checks and converts what callers push: int16 or float32 (float64 too) arrays,
   (samples,) or (samples, channels), or int16 bytes interleaved with ``channels`` (what voice-agent
@@ -27,6 +28,9 @@ from posetalk.engine.resample import MAX_RATE, MIN_RATE, StreamingResampler
 from posetalk.models.errors import AudioInputError
 
 MAX_CHANNELS = 8
+WIDE_RATE = 48_000  # what listeners get: the input at full band (WebRTC's rate)
+WIDE = WIDE_RATE // SAMPLE_RATE  # 3
+WIDE_FRAME = FRAME * WIDE  # 1920 samples a frame
 FLOAT_PEAK_LIMIT = 8.0  # float PCM is on the [-1, 1] scale; far beyond it is int16 data in a float array
 DROP_OLDEST = "drop-oldest"
 
@@ -145,6 +149,23 @@ class AudioRing:
         self.start = self.written
         return n
 
+    def seek(self, pos: int) -> None:
+        """Make ``pos`` the next position written: silence up to it, or the newest samples
+        beyond it forgotten."""
+        if pos > self.written:
+            self.write(np.zeros(pos - self.written, np.float32))
+        self.written = max(self.start, pos)
+
+    def read_at(self, pos: int, n: int) -> np.ndarray:
+        """Samples [pos, pos + n), silence where none are held; everything before pos + n is
+        then gone."""
+        out = np.zeros(n, np.float32)
+        lo, hi = max(pos, self.start), min(pos + n, self.written)
+        if hi > lo:
+            out[lo - pos : hi - pos] = np.take(self.data, np.arange(lo, hi) % self.capacity)
+        self.start = min(max(self.start, pos + n), self.written)
+        return out
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -152,13 +173,15 @@ class Slot:
     because no full frame was buffered; ``arrival`` the clock time the chunk completing it was
     pushed (None for silence); ``after_utterance`` True on the first slot after a flushed
     utterance's last sample; ``position`` where its audio starts among all the 16 kHz samples
-    ever pushed (-1 for silence put in): known words are placed on that timeline."""
+    ever pushed (-1 for silence put in): known words are placed on that timeline; ``wide`` the
+    same 40 ms as it came in, at 48 kHz: what listeners hear (the models hear ``audio``)."""
 
     audio: np.ndarray
     real: bool
     arrival: float | None
     after_utterance: bool = False
     position: int = -1
+    wide: np.ndarray | None = None  # (WIDE_FRAME,) the same time at 48 kHz, full band (None: silence)
 
 
 class AudioInput:
@@ -167,6 +190,10 @@ class AudioInput:
     def __init__(self, capacity_s: float = 60.0) -> None:
         self.ring = AudioRing(max(FRAME, int(capacity_s * SAMPLE_RATE)))
         self.resampler: StreamingResampler | None = None
+        # The same audio at 48 kHz, sample 3p the same instant as 16 kHz sample p: each stream
+        # (a rate, until flush or a change of rate) starts both rings at matching positions.
+        self.wide = AudioRing(self.ring.capacity * WIDE)
+        self.wide_resampler: StreamingResampler | None = None
         self.arrivals: deque[tuple[int, float]] = deque()  # (end position of a push, its clock time)
         self.utterance_ends: deque[int] = deque()  # ring positions where flushed utterances end
         self.discarded = 0  # samples cleared by interrupt()
@@ -188,16 +215,25 @@ class AudioInput:
         mono = to_mono(pcm, channels)
         if self.resampler is None or self.resampler.rate_in != rate:
             if self.resampler is not None:  # a new rate: finish the old stream first
-                self._write(self.resampler.flush(), now)
+                self._finish(now)
             self.resampler = StreamingResampler(rate, SAMPLE_RATE)
+            self.wide_resampler = StreamingResampler(rate, WIDE_RATE)
+            self.wide.seek(self.ring.written * WIDE)
+        assert self.wide_resampler is not None
+        self.wide.write(self.wide_resampler.push(mono))
         return self._write(self.resampler.push(mono), now)
+
+    def _finish(self, now: float) -> None:
+        """End the current stream: both resamplers' tails written."""
+        if self.resampler is not None and self.wide_resampler is not None:
+            self.wide.write(self.wide_resampler.flush())
+            self._write(self.resampler.flush(), now)
+        self.resampler = self.wide_resampler = None
 
     def flush(self, now: float) -> None:
         """End the utterance: emit the resampler's tail and pad with silence to a whole frame, so
         nothing waits for audio that is not coming. The slot after it is ``after_utterance``."""
-        if self.resampler is not None:
-            self._write(self.resampler.flush(), now)
-            self.resampler = None
+        self._finish(now)
         partial = self.ring.available % FRAME
         if partial:
             self._write(np.zeros(FRAME - partial, np.float32), now)
@@ -207,8 +243,8 @@ class AudioInput:
     def clear(self) -> None:
         """Discard everything buffered (interrupt)."""
         self.discarded += self.ring.clear()
-        if self.resampler is not None:
-            self.resampler.reset()
+        self.wide.clear()
+        self.resampler = self.wide_resampler = None  # the next push starts a stream afresh
         self.arrivals.clear()
         self.utterance_ends.clear()
 
@@ -224,7 +260,8 @@ class AudioInput:
             self.arrivals.popleft()
         arrival = self.arrivals[0][1] if self.arrivals else None
         position = self.ring.start
-        return Slot(self.ring.read(FRAME), True, arrival, after, position)
+        wide = self.wide.read_at(position * WIDE, WIDE_FRAME)
+        return Slot(self.ring.read(FRAME), True, arrival, after, position, wide)
 
     def _write(self, x: np.ndarray, now: float) -> int:
         if len(x):

@@ -56,6 +56,7 @@ class FrameMotion:
     head_source: str
     arrival: float | None
     lips: str = "audio"
+    wide: np.ndarray | None = None  # (1920,) the frame's audio as it came in, 48 kHz (None: silence)
 
 
 @dataclass
@@ -127,7 +128,7 @@ class SessionPipeline:
         pose, gaze, expr = clip_motion(p.pose, p.gaze, expr)
         self.frames += 1
         return FrameMotion(p.index, p.slot.audio, pose, gaze, expr, p.speaking, p.end_of_speech, p.head_source,
-                           p.slot.arrival, lips)  # fmt: skip
+                           p.slot.arrival, lips, p.slot.wide)  # fmt: skip
 
     def run(self, slot: Slot) -> FrameMotion | None:
         """prepare + lip step + finish for this session alone."""

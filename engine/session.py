@@ -24,11 +24,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from posetalk.engine.audio_input import AudioInput
+from posetalk.engine.audio_input import WIDE_FRAME, AudioInput
 from posetalk.engine.clock import FRAME, SAMPLE_RATE, Clock
 from posetalk.engine.pipeline import SessionPipeline
 from posetalk.engine.stats import Stats
@@ -76,6 +76,8 @@ class Output:
     pose (6,), gaze (2,): head motion relative to the portrait's own (radians; tx, ty, scale).
     head_source: what made the head motion ("procedural:calm", "pose model:'nods'").
     lips: what made the mouth: "audio", "text" (known words mixed in), "audio (text disagrees)".
+    wide: (1920,) float32 at 48 kHz: the same 40 ms of input at full band (``audio`` is the
+        models' 16 kHz copy), for listeners: what the WebRTC track and recordings play.
     repeated: the renderer was late for this frame: ``video`` is the previous frame's picture.
     due: the engine clock's time at which the frame was due."""
 
@@ -91,6 +93,7 @@ class Output:
     repeated: bool
     due: float
     lips: str = "audio"
+    wide: np.ndarray = field(default_factory=lambda: np.zeros(WIDE_FRAME, np.float32))
 
     sample_rate = SAMPLE_RATE  # of ``audio`` and of ``pts``
 

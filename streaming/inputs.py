@@ -49,15 +49,16 @@ async def play_file(session: Session, source: str | Path | np.ndarray, *, realti
 
 
 class FileAudioTrack(MediaStreamTrack):
-    """A recording played as a WebRTC microphone: 20 ms frames of 16 kHz mono int16, paced in
-    real time from the first ``recv``; ``lead_s`` of silence first, silence after the end.
-    ``finished`` is set once the last sample has been sent."""
+    """A recording played as a WebRTC microphone: 20 ms frames of mono int16 at ``rate`` (48 kHz
+    keeps a recording's full band), paced in real time from the first ``recv``; ``lead_s`` of
+    silence first, silence after the end. ``finished`` is set once the last sample has been sent."""
 
     kind = "audio"
 
-    def __init__(self, audio: np.ndarray, lead_s: float = 0.5) -> None:
+    def __init__(self, audio: np.ndarray, lead_s: float = 0.5, rate: int = SAMPLE_RATE) -> None:
         super().__init__()
-        lead = np.zeros(round(lead_s * SAMPLE_RATE), np.float32)
+        self.rate = rate
+        lead = np.zeros(round(lead_s * rate), np.float32)
         pcm = np.concatenate([lead, np.asarray(audio, np.float32)])
         self.pcm = (np.clip(pcm, -1, 1) * 32767).round().astype(np.int16)
         self.lead_s = lead_s
@@ -67,7 +68,7 @@ class FileAudioTrack(MediaStreamTrack):
 
     @property
     def duration_s(self) -> float:
-        return len(self.pcm) / SAMPLE_RATE
+        return len(self.pcm) / self.rate
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -75,13 +76,16 @@ class FileAudioTrack(MediaStreamTrack):
         if self.started_at is None:
             self.started_at = time.monotonic()
         else:
-            await asyncio.sleep(max(0.0, self.started_at + self.sent / SAMPLE_RATE - time.monotonic()))
-        chunk = self.pcm[self.sent : self.sent + CHUNK]
-        if len(chunk) < CHUNK:
-            chunk = np.concatenate([chunk, np.zeros(CHUNK - len(chunk), np.int16)])
-        frame = av.AudioFrame.from_ndarray(chunk[None], format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, self.sent, Fraction(1, SAMPLE_RATE)
-        self.sent += CHUNK
+            await asyncio.sleep(max(0.0, self.started_at + self.sent / self.rate - time.monotonic()))
+        n = self.rate // 50  # 20 ms
+        chunk = self.pcm[self.sent : self.sent + n]
+        if len(chunk) < n:
+            chunk = np.concatenate([chunk, np.zeros(n - len(chunk), np.int16)])
+        # stereo, both channels the same: aiortc's mono-to-stereo conversion for its Opus
+        # encoder pans at -3 dB (streaming/tracks.py's audio track does the same)
+        frame = av.AudioFrame.from_ndarray(np.repeat(chunk, 2)[None], format="s16", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = self.rate, self.sent, Fraction(1, self.rate)
+        self.sent += n
         if self.sent >= len(self.pcm):
             self.finished.set()
         return frame

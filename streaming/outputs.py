@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from posetalk.engine import FPS, SAMPLE_RATE, Output
+from posetalk.engine import FPS, Output
+from posetalk.engine.audio_input import WIDE_FRAME, WIDE_RATE
 from posetalk.models.errors import StreamingError
 
 log = logging.getLogger(__name__)
@@ -145,11 +146,11 @@ class Mp4Writer:
 
 
 class Mp4Sink:
-    """A session's frames into an mp4 (video and the frames' own 16 kHz audio), counted from
-    the first frame it receives."""
+    """A session's frames into an mp4 (video and the frames' own audio as it came in, full band
+    at 48 kHz), counted from the first frame it receives."""
 
     def __init__(self, path: str | Path) -> None:
-        self.writer = Mp4Writer(path, SAMPLE_RATE)
+        self.writer = Mp4Writer(path, WIDE_RATE)
         self._first: int | None = None
 
     def __call__(self, out: Output) -> None:
@@ -157,7 +158,7 @@ class Mp4Sink:
             self._first = out.index
         if out.video is not None:
             self.writer.video(out.index - self._first, out.video)
-        self.writer.audio(out.pts - self._first * (SAMPLE_RATE // FPS), out.audio)
+        self.writer.audio((out.index - self._first) * WIDE_FRAME, out.wide)
 
     def close(self) -> Mp4Summary:
         return self.writer.close()

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from posetalk.engine.clock import FRAME, SAMPLE_RATE
-from posetalk.engine.resample import StreamingResampler
 
 VIDEO_CLOCK = 90_000  # RTP clock rate of video
 AUDIO_RATE = 48_000  # WebRTC's audio rate (Opus)
@@ -132,18 +131,15 @@ class VideoOut:
 
 
 class AudioOut:
-    """16 kHz audio by position in; 48 kHz, 20 ms int16 packets out (``packet``)."""
+    """48 kHz audio by position in (the frames' full-band ``Output.wide``), 20 ms int16 packets
+    out (``packet``): what came in is what is sent, no resampling on the way out."""
 
     def __init__(self, keep_s: float = 2.0) -> None:
-        self.keep = round(keep_s * SAMPLE_RATE)
-        self.chunks: dict[int, np.ndarray] = {}  # 16 kHz position -> float32 samples
+        self.keep = round(keep_s * AUDIO_RATE)
+        self.chunks: dict[int, np.ndarray] = {}  # 48 kHz position -> float32 samples
         self.end = 0  # end of the newest chunk
-        self.resampler = StreamingResampler(SAMPLE_RATE, AUDIO_RATE)
-        self.lookahead = -(-self.resampler.half // self.resampler.up)  # inputs the filter reaches ahead
-        self.fed: int | None = None  # next 16 kHz position to feed the resampler
-        self.out = np.zeros(0, np.float32)  # resampled, not yet sent
-        self.out_pos = 0  # 48 kHz position of out[0]
-        self.underrun = 0  # 16 kHz samples sent as silence because they came too late
+        self.fed: int | None = None  # next 48 kHz position to send
+        self.underrun = 0  # 48 kHz samples sent as silence because they came too late
 
     def put(self, pos: int, samples: np.ndarray) -> None:
         if self.fed is not None and pos + len(samples) <= self.fed:
@@ -161,18 +157,18 @@ class AudioOut:
         n = 0
         for p, c in list(self.chunks.items()):
             keep = max(0, min(len(c), floor - p))
-            if keep < len(c):  # a new array: the chunk is the engine's Output.audio, shared with other sinks
+            if keep < len(c):  # a new array: the chunk is the engine's Output.wide, shared with other sinks
                 n += len(c) - keep
                 self.chunks[p] = np.concatenate([c[:keep], np.zeros(len(c) - keep, np.float32)])
         return n
 
     def needed(self, slot: int) -> int:
-        """The 16 kHz position up to which input must be in to build ``slot`` without silence."""
-        return (slot + 1) * AUDIO_SLOT + self.lookahead
+        """The 48 kHz position up to which input must be in to build ``slot`` without silence."""
+        return (slot + 1) * AUDIO_PACKET
 
     def ready(self, slot: int) -> bool:
         """Every sample ``slot`` needs is in (or was given up on)."""
-        start = self.fed if self.fed is not None else slot * AUDIO_SLOT
+        start = self.fed if self.fed is not None else slot * AUDIO_PACKET
         return self._covered(start, self.needed(slot))
 
     def _covered(self, a: int, b: int) -> bool:
@@ -185,7 +181,7 @@ class AudioOut:
         return True
 
     def _read(self, a: int, b: int) -> np.ndarray:
-        """16 kHz samples [a, b), silence where none arrived."""
+        """48 kHz samples [a, b), silence where none arrived."""
         out = np.zeros(b - a, np.float32)
         have = np.zeros(b - a, bool)
         for p, c in self.chunks.items():
@@ -197,21 +193,15 @@ class AudioOut:
         return out
 
     def packet(self, slot: int) -> np.ndarray:
-        """48 kHz samples [960 slot, 960 slot + 960) as int16: the 16 kHz audio resampled, with
-        silence for whatever has not arrived (the caller waits for ``ready`` first, as long as
-        it can). Slots must come in order."""
+        """48 kHz samples [960 slot, 960 slot + 960) as int16, with silence for whatever has not
+        arrived (the caller waits for ``ready`` first, as long as it can). Slots must come in order."""
         first = slot * AUDIO_PACKET
-        if self.fed is None:  # the stream starts here: 48 kHz sample k is 16 kHz position k / 3
-            self.fed = slot * AUDIO_SLOT
-            self.out_pos = first
-        if first != self.out_pos:
-            raise ValueError(f"audio slots must be consecutive: expected {self.out_pos // AUDIO_PACKET}, got {slot}")
-        target = self.needed(slot)
-        if target > self.fed:
-            self.out = np.concatenate([self.out, self.resampler.push(self._read(self.fed, target))])
-            self.fed = target
-        samples, self.out = self.out[:AUDIO_PACKET], self.out[AUDIO_PACKET:]
-        self.out_pos += AUDIO_PACKET
+        if self.fed is None:
+            self.fed = first
+        if first != self.fed:
+            raise ValueError(f"audio slots must be consecutive: expected {self.fed // AUDIO_PACKET}, got {slot}")
+        samples = self._read(first, first + AUDIO_PACKET)
+        self.fed = first + AUDIO_PACKET
         for p in [p for p, c in self.chunks.items() if p + len(c) <= self.fed]:
             del self.chunks[p]
         pcm: np.ndarray = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype(np.int16)

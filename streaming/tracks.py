@@ -34,6 +34,7 @@ from posetalk.streaming.pacing import (
     AUDIO_PACKET,
     AUDIO_RATE,
     AUDIO_SLOT,
+    UP,
     VIDEO_CLOCK,
     VIDEO_TICKS,
     AudioOut,
@@ -99,7 +100,7 @@ class SessionMedia:
         self.last_output = out
         self.pacer.on_output(out.pts, out.due)
         self.video.put(out.index, out.video)
-        self.audio.put(out.pts, out.audio)
+        self.audio.put(out.pts * UP, out.wide)  # full band, as it came in
         for sink in list(self.sinks):
             try:
                 sink(out)
@@ -226,7 +227,9 @@ class SessionAudioTrack(MediaStreamTrack):
         slot = m.pacer.audio_slot(self._slot, m.clock.now())
         await m.slot_in(self, m.pacer.time_of(slot * AUDIO_SLOT), lambda: m.audio.ready(slot), m.audio_grace)
         pcm = m.audio.packet(slot)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        # Stereo with the same samples in both channels: aiortc's Opus encoder is stereo, and its
+        # mono-to-stereo conversion pans at -3 dB (half the energy reached the listener).
+        frame = av.AudioFrame.from_ndarray(np.repeat(pcm, 2).reshape(1, -1), format="s16", layout="stereo")
         frame.sample_rate = AUDIO_RATE
         frame.pts = slot * AUDIO_PACKET
         frame.time_base = AUDIO_TIME_BASE
@@ -301,7 +304,7 @@ def media_stats(media: SessionMedia) -> dict[str, Any]:
         "video_repeated": media.video.repeated,
         "video_skipped": media.video_skipped,
         "audio_packets": media.audio_sent,
-        "audio_underrun_ms": round(media.audio.underrun / 16.0, 1),
+        "audio_underrun_ms": round(media.audio.underrun / 48.0, 1),
         "engine_repeated": s.repeated,
         "input_dropped": s.input_dropped,
         "buffered_s": round(s.buffered_s, 3),

@@ -76,6 +76,12 @@ def test_each_frame_carries_exactly_its_own_input_samples(motion_model: MotionMo
     got_b = np.concatenate([o.audio for o in outs_b])
     np.testing.assert_allclose(got_b[: len(want)], want, atol=1e-5)
     assert all(o.video is None for o in outs_b)
+    # What listeners get: the input itself at 48 kHz (full band), in step with the models' copy.
+    wide_b = np.concatenate([o.wide for o in outs_b])
+    sent48 = (audio48 * 32767).astype(np.int16) / 32768
+    np.testing.assert_array_equal(wide_b[: len(sent48)], sent48.astype(np.float32))
+    wide_a = np.concatenate([o.wide for o in outs_a])
+    np.testing.assert_allclose(wide_a[: 3 * len(audio16)], resample_poly(audio16, 3, 1), atol=1e-5)
 
 
 def test_the_mouth_opens_in_speech_and_is_closed_in_silence(

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 from posetalk.engine import Engine, EngineConfig, Output, VirtualClock
+from posetalk.engine.audio_input import WIDE_FRAME
 from posetalk.engine.clock import FRAME
 from posetalk.streaming.pacing import AUDIO_PACKET, AUDIO_SLOT, VIDEO_TICKS, AudioOut, Pacer, VideoOut
 from posetalk.tests.engine_fixtures import buzz
-from scipy.signal import resample_poly
 
 
 def test_pacer_anchors_on_the_first_frame_and_counts_samples() -> None:
@@ -70,51 +70,50 @@ def test_video_out_repeats_when_late_and_keeps_only_the_newest() -> None:
     assert img[0, 0, 0] == 10 and sorted(v.frames) == [11]  # older ones released
 
 
-def test_audio_packets_are_the_whole_signal_resampled_with_no_seam() -> None:
+def test_audio_packets_are_the_frames_full_band_audio_with_no_seam() -> None:
     rng = np.random.default_rng(0)
-    x = (0.3 * rng.standard_normal(16000)).astype(np.float32)
+    x = (0.3 * rng.standard_normal(48000)).astype(np.float32)  # white: energy up to 24 kHz
     a = AudioOut()
-    start_slot = 4  # the stream starts at 16 kHz position 1280
-    for pos in range(0, len(x), FRAME):  # as the engine publishes it: frame by frame
-        a.put(1280 + pos, x[pos : pos + FRAME])
+    start_slot = 4  # the stream starts at 48 kHz position 3840 (16 kHz 1280)
+    for pos in range(0, len(x), WIDE_FRAME):  # as the engine publishes it: frame by frame
+        a.put(3840 + pos, x[pos : pos + WIDE_FRAME])
     packets = []
-    for j in range(start_slot, start_slot + 45):
+    for j in range(start_slot, start_slot + 50):
         assert a.ready(j)
         packets.append(a.packet(j))
     got = np.concatenate(packets).astype(np.float64) / 32767
-    want = np.clip(resample_poly(x.astype(np.float64), 3, 1), -1, 1)
-    np.testing.assert_allclose(got, want[: len(got)], atol=2e-4)  # int16 rounding
+    np.testing.assert_allclose(got, np.clip(x, -1, 1)[: len(got)], atol=2e-5)  # what came in, int16-rounded
     assert a.underrun == 0 and all(p + len(c) > a.fed for p, c in a.chunks.items())  # sent audio is released
 
 
 def test_audio_that_misses_its_packet_is_silence_and_later_ignored() -> None:
     a = AudioOut()
-    tone = np.full(FRAME, 0.5, np.float32)
+    tone = np.full(WIDE_FRAME, 0.5, np.float32)
     a.put(0, tone)
-    assert a.ready(0) and not a.ready(1)  # slot 1 needs the next frame's first samples
-    p0, p1 = a.packet(0), a.packet(1)  # slot 1 sent anyway (its deadline passed)
-    assert abs(p0[100:900].astype(float) / 32767 - 0.5).max() < 1e-3
-    assert a.underrun == 10  # the resampler's lookahead into the missing frame
-    a.put(FRAME, tone)  # the late frame: what was not sent yet still goes out
-    p2 = a.packet(2)
-    assert abs(p2[100:].astype(float) / 32767 - 0.5).max() < 0.01 and len(p1) == AUDIO_PACKET
+    assert a.ready(0) and a.ready(1) and not a.ready(2)  # a frame is two packets
+    p0, p1, p2 = a.packet(0), a.packet(1), a.packet(2)  # slot 2 sent anyway (its deadline passed)
+    assert abs(p0.astype(float) / 32767 - 0.5).max() < 1e-3 and not p2.any()
+    assert a.underrun == AUDIO_PACKET
+    a.put(WIDE_FRAME, tone)  # the late frame: what was not sent yet still goes out
+    p3 = a.packet(3)
+    assert abs(p3.astype(float) / 32767 - 0.5).max() < 1e-3 and len(p1) == AUDIO_PACKET
     with pytest.raises(ValueError, match="consecutive"):
         a.packet(5)
 
 
 def test_barge_in_silences_what_was_not_sent_at_once() -> None:
     a, v = AudioOut(), VideoOut()
-    tone = np.full(FRAME, 0.5, np.float32)
+    tone = np.full(WIDE_FRAME, 0.5, np.float32)
     for n in range(4):
-        a.put(n * FRAME, tone)
+        a.put(n * WIDE_FRAME, tone)
         v.put(n, np.full((2, 2, 3), n, np.uint8))
     a.packet(0)
     assert v.take(0)[0][0, 0, 0] == 0
-    assert a.silence_pending() == 4 * FRAME - a.fed and v.clear() == 3
+    assert a.silence_pending() == 4 * WIDE_FRAME - a.fed and v.clear() == 3
     assert tone.all()  # the engine's own arrays are not touched
     assert a.ready(1) and a.ready(6)  # nothing to wait for
     later = np.concatenate([a.packet(j) for j in range(1, 7)])
-    assert np.abs(later[900:]).max() < 50 and a.underrun == 0  # silence, beyond the filter's tail
+    assert not later.any() and a.underrun == 0  # silence, and nothing waited for
     img, repeated = v.take(1)
     assert repeated and img[0, 0, 0] == 0  # the last picture shown, repeated
 
@@ -122,8 +121,8 @@ def test_barge_in_silences_what_was_not_sent_at_once() -> None:
 def test_audio_buffer_is_bounded_before_the_tracks_start() -> None:
     a = AudioOut(keep_s=0.5)
     for n in range(200):  # 8 s of frames, nobody sending
-        a.put(n * FRAME, np.zeros(FRAME, np.float32))
-    assert sum(len(c) for c in a.chunks.values()) <= 8000 + FRAME
+        a.put(n * WIDE_FRAME, np.zeros(WIDE_FRAME, np.float32))
+    assert sum(len(c) for c in a.chunks.values()) <= 24000 + WIDE_FRAME
 
 
 def arun(coro: Any) -> Any:
@@ -167,7 +166,6 @@ def test_tracks_send_the_engines_frames_with_sample_count_timestamps(small_avata
     assert [f.pts for f in af] == [af[0].pts + i * AUDIO_PACKET for i in range(60)]
     for f in vf:  # each slot shows its own frame
         np.testing.assert_array_equal(f.to_ndarray(format="rgb24"), by_index[f.pts // VIDEO_TICKS].video)
-    sent = np.concatenate([f.to_ndarray()[0] for f in af]).astype(np.float64) / 32767
-    source = np.concatenate([by_index[k].audio for k in sorted(by_index) if k >= k0])
-    want = resample_poly(source.astype(np.float64), 3, 1)
-    np.testing.assert_allclose(sent, want[: len(sent)], atol=2e-3)  # the frames' own audio, in step
+    sent = np.concatenate([f.to_ndarray()[0][::2] for f in af]).astype(np.float64) / 32767  # stereo, L = R
+    want = np.concatenate([by_index[k].wide for k in sorted(by_index) if k >= k0])
+    np.testing.assert_allclose(sent, want[: len(sent)], atol=2e-5)  # the frames' own full-band audio, in step
