@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import argparse
 
-from posetalk.clients.render import load_portrait, say_line, speech_from_args, speech_motion, write_video
+from posetalk.clients.render import (
+    check_alpha_out,
+    load_portrait,
+    say_line,
+    speech_from_args,
+    speech_motion,
+    write_video,
+)
 
 
 def animate(args: argparse.Namespace) -> None:
@@ -14,6 +21,8 @@ def animate(args: argparse.Namespace) -> None:
     from posetalk.models.face.motions import BUILTIN, builtin_motion
 
     speech = speech_from_args(args.audio, args.text, args.text_file)
+    if args.alpha:
+        check_alpha_out(args.out, args.backend)
     avatar = load_portrait(args.image, args.size)
     if speech is None and args.motion is None:
         speech = say_line(args.say)
@@ -31,4 +40,4 @@ def animate(args: argparse.Namespace) -> None:
         print(f"head motion: {source}")
         pose, gaze, expr = m.pose + avatar.pose, m.gaze + avatar.gaze, m.expression
     write_video(avatar, pose, gaze, expr, args.out, fps=fps, audio=audio, backend=args.backend,
-                contact_sheet=args.contact_sheet)  # fmt: skip
+                contact_sheet=args.contact_sheet, alpha=args.alpha)  # fmt: skip

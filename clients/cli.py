@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seconds", type=float, default=4.0, help="length of a built-in motion")
     a.add_argument("--backend", default="cpu", choices=["cpu", "torch"])
     a.add_argument("--contact-sheet", help="also write a PNG grid of frames")
+    a.add_argument("--alpha", action="store_true", help="the person alone on a transparent background, for "
+                   "overlays: --out .webm (VP9 with alpha) or .mov (ProRes 4444)")  # fmt: skip
     a.set_defaults(func=_animate)
 
     r = sub.add_parser("render", help="portrait + speech + prompt to an mp4: lip-sync, head motion, sound")
@@ -203,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--size", type=int, default=512, help="output frame side in pixels")
     r.add_argument("--backend", default="cpu", choices=["cpu", "torch"])
     r.add_argument("--contact-sheet", help="also write a PNG grid of frames")
+    r.add_argument("--alpha", action="store_true", help="the person alone on a transparent background, for "
+                   "overlays: --out .webm (VP9 with alpha) or .mov (ProRes 4444)")  # fmt: skip
     r.set_defaults(func=_render)
 
     b = sub.add_parser("bench", help="print speed figures")

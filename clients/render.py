@@ -199,12 +199,23 @@ def speech_motion(
 # --- video out -------------------------------------------------------------------------------------
 
 
+def check_alpha_out(out: str | Path, backend: str) -> None:
+    """InputError unless ``out`` can hold video with alpha and ``backend`` renders it."""
+    if Path(out).suffix.lower() not in (".webm", ".mov"):
+        raise InputError(f"--alpha needs a .webm (VP9 with alpha) or .mov (ProRes 4444) --out, not {out}")
+    if backend != "cpu":
+        raise InputError("--alpha renders with the cpu backend")
+
+
 def write_video(
     avatar: Avatar, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray, out: str | Path, *,
     fps: float = FPS, audio: np.ndarray | None = None, backend: str = "cpu", contact_sheet: str | Path | None = None,
+    alpha: bool = False,
 ) -> int:  # fmt: skip
     """Render absolute motion on ``avatar`` into ``out`` (H.264, the audio muxed in), a second at a
-    time; a grid of evenly spaced frames to ``contact_sheet``. Returns the frame count."""
+    time; a grid of evenly spaced frames to ``contact_sheet``. Returns the frame count. ``alpha``:
+    the person alone on a transparent background (straight alpha; ``out`` .webm or .mov), for
+    live-stream overlays."""
     import cv2
     from posetalk.models.face.params import clip_motion
     from posetalk.models.render import make_renderer
@@ -216,12 +227,19 @@ def write_video(
     keep = set(sheet_frames(len(pose)).tolist()) if contact_sheet else set()
     kept: dict[int, np.ndarray] = {}
 
+    if alpha:
+        check_alpha_out(out, backend)
+
     def frames() -> Iterator[np.ndarray]:
         for i in range(0, len(pose), CHUNK):
-            chunk = renderer.render(pose[i : i + CHUNK], gaze[i : i + CHUNK], expression[i : i + CHUNK])
+            if alpha:
+                rows = zip(pose[i : i + CHUNK], gaze[i : i + CHUNK], expression[i : i + CHUNK], strict=True)
+                chunk = np.stack([renderer.render_rgba(p, g, e) for p, g, e in rows])  # type: ignore[attr-defined]
+            else:
+                chunk = renderer.render(pose[i : i + CHUNK], gaze[i : i + CHUNK], expression[i : i + CHUNK])
             for j, frame in enumerate(chunk):
                 if i + j in keep:
-                    kept[i + j] = frame
+                    kept[i + j] = frame[..., :3]
                 yield frame
 
     n = int(write_mp4(out, frames(), fps, audio=audio))
@@ -248,13 +266,16 @@ def _head_options(args: argparse.Namespace) -> dict[str, Any]:
 def render(args: argparse.Namespace) -> None:
     """`posetalk render`: portrait + speech (+ prompt) -> mp4 with the speech."""
     speech = speech_from_args(args.audio, args.text, args.text_file)  # a bad file fails before any slow work
+    if args.alpha:
+        check_alpha_out(args.out, args.backend)
     avatar = load_portrait(args.image, args.size)
     if speech is None:
         speech = say_line(args.say)
     motion, source = speech_motion(speech.audio, seed=args.seed, known=speech.known, **_head_options(args))
     print(f"head motion: {source}")
     write_video(avatar, motion.pose + avatar.pose, motion.gaze + avatar.gaze, motion.expression, args.out,
-                audio=speech.audio, backend=args.backend, contact_sheet=args.contact_sheet)  # fmt: skip
+                audio=speech.audio, backend=args.backend, contact_sheet=args.contact_sheet,
+                alpha=args.alpha)  # fmt: skip
 
 
 def motion(args: argparse.Namespace) -> None:

@@ -34,6 +34,7 @@ class CpuRenderer:
         self._fg = np.ascontiguousarray(avatar.atlas)
         self._plate = np.ascontiguousarray(avatar.plate)
         self._crop_composite = avatar.image.copy()
+        self._person = np.ascontiguousarray(avatar.atlas[:size])  # the still portrait's colour and matte
         # Affine table rows: one per triangle, then the identity for pixels no triangle covers.
         self._table = np.zeros((6, len(tri) + 1), np.float32)
         self._blank = len(tri)
@@ -41,6 +42,38 @@ class CpuRenderer:
 
     def render_frame(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """One frame (size, size, 3) uint8 RGB."""
+        found = self._warp(pose, gaze, expression)
+        if found is None:
+            return self._crop_composite.copy()
+        warped, (x0, y0, x1, y1) = found
+        h, w = y1 - y0, x1 - x0
+        alpha = self._scratch("alpha", (h, w), np.float32)
+        np.multiply(warped[..., 3], 1.0 / 255.0, out=alpha)
+        beta = self._scratch("beta", (h, w), np.float32)
+        np.subtract(1.0, alpha, out=beta)
+        rgb = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB, dst=self._scratch("rgb", (h, w, 3), np.uint8))
+        out = self._crop_composite.copy()
+        out[y0:y1, x0:x1] = cv2.blendLinear(
+            rgb, self._plate[y0:y1, x0:x1], alpha, beta, dst=self._scratch("blend", (h, w, 3), np.uint8)
+        )
+        return out
+
+    def render_rgba(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
+        """One frame (size, size, 4) uint8: the person's own colour and the person matte, no
+        background (straight alpha), for overlays: composited over the portrait's background
+        plate it is ``render_frame``."""
+        out = self._person.copy()
+        found = self._warp(pose, gaze, expression)
+        if found is not None:
+            warped, (x0, y0, x1, y1) = found
+            out[y0:y1, x0:x1] = warped
+        return out
+
+    def _warp(
+        self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray
+    ) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+        """The atlas warped over the region the moving triangles reach, (h, w, 4) RGBA, and that
+        region (x0, y0, x1, y1); None when nothing moves into the frame."""
         av = self.avatar
         xy, depth = frame_vertices(av, pose, gaze, expression)
         order = draw_order(av, depth)
@@ -54,14 +87,14 @@ class CpuRenderer:
         for k, p in zip(order.tolist(), tri_pts, strict=True):
             fill(ids, p, k, cv2.LINE_8, SUBPIXEL_BITS)
         if len(order) == 0:
-            return self._crop_composite.copy()
+            return None
         # The region the moving triangles can reach: their bounding box, clipped to the frame.
         lo = np.floor(xy[av.triangles[order]].reshape(-1, 2).min(0)).astype(int)
         hi = np.ceil(xy[av.triangles[order]].reshape(-1, 2).max(0)).astype(int) + 1
         x0, y0 = np.maximum(lo, 0)
         x1, y1 = np.minimum(hi, self.size)
         if x1 <= x0 or y1 <= y0:
-            return self._crop_composite.copy()
+            return None
         table = self._table
         table[:, :-1] = a.reshape(-1, 6).T
         table[:, -1] = (1, 0, 0, 0, 1, 0)
@@ -89,16 +122,7 @@ class CpuRenderer:
             dst=self._scratch("warped", (h, w, 4), np.uint8),
             borderMode=cv2.BORDER_REPLICATE,
         )
-        alpha = self._scratch("alpha", (h, w), np.float32)
-        np.multiply(warped[..., 3], 1.0 / 255.0, out=alpha)
-        beta = self._scratch("beta", (h, w), np.float32)
-        np.subtract(1.0, alpha, out=beta)
-        rgb = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB, dst=self._scratch("rgb", (h, w, 3), np.uint8))
-        out = self._crop_composite.copy()
-        out[y0:y1, x0:x1] = cv2.blendLinear(
-            rgb, self._plate[y0:y1, x0:x1], alpha, beta, dst=self._scratch("blend", (h, w, 3), np.uint8)
-        )
-        return out
+        return warped, (int(x0), int(y0), int(x1), int(y1))
 
     def _scratch(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         """A contiguous work array reused across frames (fresh allocations cost page faults)."""

@@ -24,6 +24,8 @@ def write_mp4(
     sample_rate: int = AUDIO_RATE,
 ) -> int:
     """Encode RGB uint8 frames to H.264 (yuv420p); returns the number of frames written.
+    RGBA frames (straight alpha, for overlays) need a .webm (VP9 with alpha) or a .mov (ProRes
+    4444 with alpha).
 
     ``audio``: optional mono float32 samples in [-1, 1] at ``sample_rate``, written as an AAC
     track (Opus in a .webm, whose video is then VP9) starting with the first frame. It is
@@ -31,7 +33,8 @@ def write_mp4(
     """
     import av
 
-    webm = Path(path).suffix.lower() == ".webm"
+    suffix = Path(path).suffix.lower()
+    webm = suffix == ".webm"
     sound = None if audio is None else _mono_float(audio)
     count = 0
     with av.open(str(path), mode="w") as container:
@@ -42,19 +45,27 @@ def write_mp4(
             if stream is None:
                 h, w = frame.shape[:2]
                 rate = Fraction(fps).limit_denominator(1001)
+                rgba = frame.ndim == 3 and frame.shape[2] == 4
+                if rgba and suffix not in (".webm", ".mov"):
+                    raise VideoError(f"{path}: video with alpha needs a .webm or .mov file, not {suffix or 'none'}")
                 if webm:
                     stream = container.add_stream("libvpx-vp9", rate=rate)
                     # VP9's constant-quality scale runs 0-63 where x264's runs 0-51: crf 20 -> 31.
                     stream.options = {"crf": str(crf + 11), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+                    stream.pix_fmt = "yuva420p" if rgba else "yuv420p"
+                elif rgba:  # .mov: ProRes 4444, alpha included
+                    stream = container.add_stream("prores_ks", rate=rate)
+                    stream.options = {"profile": "4", "vendor": "apl0"}
+                    stream.pix_fmt = "yuva444p10le"
                 else:
                     stream = container.add_stream("libx264", rate=rate)
                     stream.options = {"crf": str(crf), "preset": "veryfast"}
+                    stream.pix_fmt = "yuv420p"
                 stream.width, stream.height = w - w % 2, h - h % 2
-                stream.pix_fmt = "yuv420p"
                 if sound is not None:  # every stream exists before the first packet is muxed
                     sound_stream = _add_audio_stream(container, webm, sample_rate)
             vf = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(frame[: stream.height, : stream.width]), format="rgb24"
+                np.ascontiguousarray(frame[: stream.height, : stream.width]), format="rgba" if rgba else "rgb24"
             )
             for packet in stream.encode(vf):
                 container.mux(packet)
