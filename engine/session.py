@@ -102,11 +102,6 @@ class Output:
         """Frame number in the session."""
         return self.pts // FRAME
 
-    def audio_pcm16(self) -> np.ndarray:
-        """``audio`` as int16 PCM."""
-        pcm: np.ndarray = (np.clip(self.audio, -1.0, 1.0) * 32767.0).round().astype(np.int16)
-        return pcm
-
 
 class OutputQueue:
     """A session's outgoing frames. Bounded; overflow policy DROP_OLDEST (counted in

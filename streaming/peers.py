@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VIDEO_TAG = b"\x01"  # binary message out: JPEG of one frame
-AUDIO_TAG = b"\x02"  # binary message out: that frame's 640 samples, int16 LE, 16 kHz mono
+AUDIO_TAG = b"\x02"  # binary message out: that frame's audio, int16 LE mono: 640 samples at 16 kHz (audio=1)
+#                      or its full band, 1920 samples at 48 kHz (audio=48000)
 MAX_PROMPT = 500
 
 
@@ -52,7 +53,7 @@ class FrameOptions:
 
     motion: bool = True  # a JSON "frame" message: pts, flags, pose, gaze, expression
     video: bool = False  # a binary VIDEO_TAG + JPEG message
-    audio: bool = False  # a binary AUDIO_TAG + PCM message
+    audio: int = 0  # a binary AUDIO_TAG + PCM message at this rate (16000: the models' copy, 48000: full band)
     jpeg_quality: int = 85
 
 
@@ -70,6 +71,12 @@ def frame_message(out: Output) -> dict[str, Any]:
         "gaze": [round(float(v), 5) for v in out.gaze],
         "expression": {n: round(float(v), 4) for n, v in zip(BLENDSHAPE_NAMES, out.expression, strict=True)},
     }
+
+
+def pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] as int16."""
+    out: np.ndarray = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+    return out
 
 
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
@@ -210,5 +217,6 @@ class FrameStream:
                     jpeg = await loop.run_in_executor(None, encode_jpeg, out.video, self.options.jpeg_quality)
                     await self.ws.send_bytes(jpeg)
                 if self.options.audio:
-                    await self.ws.send_bytes(AUDIO_TAG + out.audio_pcm16().astype("<i2").tobytes())
+                    pcm = out.audio if self.options.audio == 16000 else out.wide
+                    await self.ws.send_bytes(AUDIO_TAG + pcm16(pcm).astype("<i2").tobytes())
                 self.sent += 1

@@ -15,11 +15,11 @@ Endpoints (every one needs the token when the server has one; see ``ServerConfig
                                "session": key}: the offer's audio track is the microphone; the answer
                                sends the avatar's video and the delayed audio
   GET  /ws?session=KEY         WebSocket controlling a WebRTC session
-  GET  /ws?avatar=ID&rate=16000&video=jpeg&audio=1&motion=1&prompt=...
+  GET  /ws?avatar=ID&rate=16000&video=jpeg&audio=1|48000&motion=1&prompt=...
                                WebSocket session for integrations without WebRTC: binary messages in
                                are int16 LE mono PCM at ``rate``; out, per frame, a JSON "frame"
                                message and optional binary messages (peers.VIDEO_TAG + JPEG,
-                               peers.AUDIO_TAG + PCM)
+                               peers.AUDIO_TAG + PCM: 16 kHz, or the input's full band at 48 kHz)
   DELETE /sessions/{key}       end a session now (POST /sessions/{key}/close for sendBeacon)
 
 Control messages (JSON text, both kinds of WebSocket): {"type": "prompt", "text"}, {"type":
@@ -401,8 +401,11 @@ class Server:
             peer = found
         else:
             rate = check_rate(int_param(q, "rate", 16000))
-            options = FrameOptions(motion=flag(q, "motion", True), video=q.get("video", "none") == "jpeg",
-                                   audio=flag(q, "audio", False))  # fmt: skip
+            audio = {"0": 0, "false": 0, "1": 16000, "true": 16000, "16000": 16000, "48000": 48000}.get(
+                q.get("audio", "0"), -1)  # fmt: skip
+            if audio < 0:
+                raise SignalingError("audio must be 0, 1 (16 kHz, the models' copy) or 48000 (full band)")
+            options = FrameOptions(motion=flag(q, "motion", True), video=q.get("video", "none") == "jpeg", audio=audio)
             if q.get("video", "none") not in ("none", "jpeg"):
                 raise SignalingError("video must be none or jpeg")
             peer = await self._open("websocket", q.get("avatar") or DEFAULT, check_prompt(q.get("prompt", "")))

@@ -438,3 +438,37 @@ def test_an_interrupt_silences_the_stream_at_once(srv: ServerThread) -> None:
     assert sum(f["end_of_speech"] for f in after) == 1
     quiet = [np.frombuffer(p[1:], "<i2") for p in sound[first_silent + 1 :]]
     assert quiet and max(int(np.abs(q).max()) for q in quiet) == 0  # the rest of the speech is gone
+
+
+def test_a_websocket_session_can_send_back_the_full_band(srv: ServerThread) -> None:
+    """audio=48000: each frame's sound as it came in, 1920 samples at 48 kHz; sent at 48 kHz, a
+    tone at 12 kHz (above what the models' 16 kHz copy can hold) comes back."""
+    t = np.arange(48000) / 48000
+    tone = (0.3 * np.sin(2 * np.pi * 12000 * t)).astype(np.float32)
+
+    async def run() -> list[bytes]:
+        pcm: list[bytes] = []
+        params = {"rate": "48000", "audio": "48000", "motion": "0"}
+        async with aiohttp.ClientSession() as http, http.ws_connect(srv.base + "ws", params=params) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+            for i in range(0, len(tone), 960):
+                await ws.send_bytes(pcm16(tone[i : i + 960]))
+            await ws.send_str(json.dumps({"type": "flush"}))
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and len(pcm) < 40:
+                msg = await ws.receive(timeout=5)
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    pcm.append(msg.data)
+        return pcm
+
+    got = arun(run())
+    assert all(p[:1] == AUDIO_TAG and len(p) == 1 + 3840 for p in got)
+    heard = np.concatenate([np.frombuffer(p[1:], "<i2") for p in got]).astype(np.float32) / 32767
+    assert np.sqrt((heard**2).mean()) > 0.1  # the tone, at about its level (0.21 RMS when all of it is in)
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        arun(_ws_connect(srv, {"audio": "44100"}))
+
+
+async def _ws_connect(srv: ServerThread, params: dict[str, str]) -> None:
+    async with aiohttp.ClientSession() as http, http.ws_connect(srv.base + "ws", params=params):
+        pass
