@@ -116,7 +116,7 @@ async def _finish(media: Any, session: Any, mp4: Any, camera: Any, *, quiet: boo
             if quiet:
                 return
             raise
-        print(f"wrote {s.path}: {s.frames} frames, {s.audio_samples / 16000:.2f} s of audio")
+        print(f"wrote {s.path}: {s.frames} frames, {s.audio_samples / 48000:.2f} s of audio")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
