@@ -1,0 +1,110 @@
+"""PosetalkVideoService in a real pipecat Pipeline run by its own PipelineWorker and WorkerRunner,
+against a real `posetalk serve`: TTS audio in, the avatar's pictures at 25 fps out with that
+audio in step; an interruption empties the output within 100 ms; EndFrame releases the session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+from conftest import released, sessions, speech
+from pipecat.frames.frames import (
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputImageRawFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.runner import WorkerRunner
+from pipecat.pipeline.worker import PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from posetalk_agents.pipecat import PosetalkVideoService
+
+
+class Sink(FrameProcessor):
+    """The transport's place: records what reaches it, and when."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[tuple[float, Frame]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, (OutputImageRawFrame, OutputAudioRawFrame, InterruptionFrame)):
+            self.got.append((time.monotonic(), frame))
+        await self.push_frame(frame, direction)
+
+
+def tts_reply(seconds: float, rate: int = 24000) -> list[Frame]:
+    pcm = speech(seconds, rate)
+    chunks = [TTSAudioRawFrame(audio=pcm[i : i + rate // 50].tobytes(), sample_rate=rate, num_channels=1)
+              for i in range(0, len(pcm), rate // 50)]  # fmt: skip
+    return [TTSStartedFrame(), *chunks, TTSStoppedFrame()]
+
+
+def run_pipeline(server_url: str, script) -> tuple[Sink, PosetalkVideoService]:  # type: ignore[no-untyped-def]
+    sink = Sink()
+    avatar = PosetalkVideoService(server_url, prompt="calm")
+    task = PipelineWorker(Pipeline([avatar, sink]), idle_timeout_secs=None, check_dangling_tasks=False)
+
+    async def main() -> None:
+        async def drive() -> None:
+            while avatar.client is None:  # the StartFrame opens the session
+                await asyncio.sleep(0.05)
+            await script(task, avatar, sink)
+            await task.queue_frame(EndFrame())
+
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(task)
+        await asyncio.gather(runner.run(), drive())
+
+    asyncio.run(main())
+    return sink, avatar
+
+
+def test_tts_audio_comes_back_with_the_avatar_in_step(server_url: str) -> None:
+    held: dict[str, int] = {}
+
+    async def script(task, avatar, sink) -> None:  # type: ignore[no-untyped-def]
+        held["sessions"] = sessions(server_url)
+        await task.queue_frames(tts_reply(2.0))
+        await asyncio.sleep(4.0)
+
+    sink, _ = run_pipeline(server_url, script)
+    images = [(t, f) for t, f in sink.got if isinstance(f, OutputImageRawFrame)]
+    assert held["sessions"] == 1 and len(images) >= 80
+    assert images[0][1].size == (160, 160) and len(images[0][1].image) == 160 * 160 * 3
+    rate = (len(images) - 1) / (images[-1][0] - images[0][0])
+    assert 24.0 < rate < 26.5, rate
+    # The audio comes back right after the picture it belongs to, 40 ms of it each time.
+    kinds = [type(f).__name__ for _, f in sink.got]
+    audio = [f for _, f in sink.got if isinstance(f, OutputAudioRawFrame)]
+    assert audio and all(f.sample_rate == 48000 and len(f.audio) == 1920 * 2 for f in audio)
+    assert all(kinds[i - 1] == "OutputImageRawFrame" for i, k in enumerate(kinds) if k == "OutputAudioRawFrame")
+    heard = np.concatenate([np.frombuffer(f.audio, "<i2") for f in audio]).astype(np.float32)
+    assert np.sqrt((heard**2).mean()) > 1000  # the reply, not silence
+    assert 45 <= len(audio) <= 60  # its 2 s (50 frames), from its first sound to its end
+    assert released(server_url)  # EndFrame closed the session
+
+
+def test_an_interruption_empties_the_output_within_100_ms(server_url: str) -> None:
+    marks: dict[str, float] = {}
+
+    async def script(task, avatar, sink) -> None:  # type: ignore[no-untyped-def]
+        await task.queue_frames(tts_reply(6.0))
+        await asyncio.sleep(2.0)
+        marks["t"] = time.monotonic()
+        await task.queue_frame(InterruptionFrame())
+        await asyncio.sleep(1.0)
+
+    sink, _ = run_pipeline(server_url, script)
+    after = [(t, f) for t, f in sink.got if t > marks["t"] and isinstance(f, OutputAudioRawFrame)]
+    late = [t - marks["t"] for t, f in after if np.frombuffer(f.audio, "<i2").any()]
+    assert not late or max(late) < 0.1, late  # no reply audio later than 100 ms after it
+    assert any(isinstance(f, InterruptionFrame) for _, f in sink.got)  # passed on downstream
+    assert released(server_url)
