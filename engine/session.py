@@ -236,6 +236,7 @@ class Session:
         audio-only lips. Raises InputError for unusable words (nothing changes then)."""
         self._check_open()
         ws = _words(words)
+        self._aligner.warm()
         phones = W.phones_from_words(ws, ws[-1].end)
         self._align_pending()
         self.pipeline.words.add(self.input.ring.written, phones)
@@ -259,6 +260,7 @@ class Session:
             raise InputError(f"text must be a string, got {type(text).__name__}")
         if not text.strip():
             raise InputError("text is empty")
+        self._aligner.warm()
         self._align_pending()
         self._pending_text = (self.input.ring.written, text)
         self.input.tap = []

@@ -66,29 +66,28 @@ class LiveWords:
         return expr, "audio"
 
 
-def align_job(audio: np.ndarray, text: str) -> tuple[list[Phone], np.ndarray]:
-    """In the aligner process: the text's phones and per-frame trust."""
-    found = W.align_text(audio, text)
-    return found.phones, found.trusted(int(np.ceil(len(audio) / FRAME)))
-
-
 def _background() -> None:
     """The aligner process yields the CPU to the engine's frames (it is not on their clock)."""
     os.nice(10)
 
 
 class Aligner:
-    """One process that aligns pushed texts for every session of an engine, started on first use
-    (its first alignment also loads pocketsphinx there, about a second)."""
+    """One process that aligns pushed texts for every session of an engine, started when a
+    session first pushes words (``warm``: the process and pocketsphinx take ~3 s to start)."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
-    async def align(self, audio: np.ndarray, text: str) -> tuple[list[Phone], np.ndarray]:
+    def warm(self) -> None:
+        """Start the process and load the aligner there now (~3 s), not with the first text."""
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_background)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, align_job, audio, text)
+            self._pool.submit(W.align_job, np.zeros(SAMPLE_RATE // 2, np.float32), "hello")
+
+    async def align(self, audio: np.ndarray, text: str) -> tuple[list[Phone], np.ndarray]:
+        self.warm()
+        return await asyncio.get_running_loop().run_in_executor(self._pool, W.align_job, audio, text)
 
     def close(self) -> None:
         if self._pool is not None:

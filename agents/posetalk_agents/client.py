@@ -37,7 +37,8 @@ class AvatarFrame:
     """One frame of the avatar: ``index`` (25 a second from the session's start), ``pts`` (its
     first audio sample, 16 kHz), ``image`` (H, W, 3) uint8 RGB, ``audio`` (1920,) int16 mono at
     48 kHz (the pushed speech of this frame, delayed with it), the voice gate's ``speaking`` and
-    ``end_of_speech``, and the ARKit ``expression`` and head ``pose`` it shows."""
+    ``end_of_speech``, the ARKit ``expression`` and head ``pose`` it shows, and what made its
+    mouth (``lips``: "audio", or "text" where words pushed with the speech were used)."""
 
     index: int
     pts: int
@@ -47,6 +48,7 @@ class AvatarFrame:
     end_of_speech: bool
     expression: dict[str, float] = field(default_factory=dict)
     pose: list[float] = field(default_factory=list)
+    lips: str = "audio"
 
 
 class PosetalkClient:
@@ -109,10 +111,16 @@ class PosetalkClient:
         band up to the socket's)."""
         self._check_open()
         rate = sample_rate or self.input_rate
+        if not isinstance(rate, int) or not 8000 <= rate <= 192000:
+            raise PosetalkError(f"sample_rate must be a whole number of Hz in 8000..192000, got {rate!r}")
+        if not isinstance(channels, int) or not 1 <= channels <= 8:
+            raise PosetalkError(f"channels must be 1..8, got {channels!r}")
         a = np.frombuffer(bytes(pcm), "<i2") if isinstance(pcm, (bytes, bytearray, memoryview)) else np.asarray(pcm)
         if a.dtype != np.int16:
             a = (np.clip(a.astype(np.float32), -1, 1) * 32767).astype(np.int16)
         if channels > 1:
+            if len(a) % channels:
+                raise PosetalkError(f"{len(a)} samples are not whole frames of {channels} channels")
             a = a.reshape(-1, channels).mean(1).astype(np.int16)
         if rate != self._rate:
             n = int(round(len(a) * self._rate / rate))  # type: ignore[operator]
@@ -212,7 +220,7 @@ class PosetalkClient:
                             self._frames.put_nowait(AvatarFrame(
                                 pending["index"], pending["pts"], picture, np.frombuffer(body, "<i2").copy(),
                                 pending["speaking"], pending["end_of_speech"], pending.get("expression", {}),
-                                pending.get("pose", []),
+                                pending.get("pose", []), pending.get("lips", "audio"),
                             ))  # fmt: skip
                         pending = None
                 elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):

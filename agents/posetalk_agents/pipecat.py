@@ -6,7 +6,8 @@ transport's output.
                          transport.output()])
 
 TTS audio goes to the avatar server instead of straight on; what comes back, 25 times a second,
-is the avatar's picture (``OutputImageRawFrame``) and the same audio (``OutputAudioRawFrame``, 48
+is the avatar's picture (``OutputImageRawFrame``; its ``metadata["posetalk"]`` says the frame's
+index, audio position, voice state and what made its mouth) and the same audio (``OutputAudioRawFrame``, 48
 kHz mono) in step with it, so the transport plays them together. ``TTSStoppedFrame`` ends a reply
 (the server shows it to its end, then the avatar listens); an ``InterruptionFrame`` drops what
 the server holds and what is queued here; ``TTSTextFrame`` text is sent ahead as the words of the
@@ -111,7 +112,9 @@ class PosetalkVideoService(FrameProcessor):
         in_reply = False
         async for f in client.frames():
             h, w = f.image.shape[:2]
-            await self.push_frame(OutputImageRawFrame(image=f.image.tobytes(), size=(w, h), format="RGB"))
+            image = OutputImageRawFrame(image=f.image.tobytes(), size=(w, h), format="RGB")
+            image.metadata["posetalk"] = {"index": f.index, "pts": f.pts, "speaking": f.speaking, "lips": f.lips}
+            await self.push_frame(image)
             in_reply = (in_reply or bool(f.audio.any())) and not f.end_of_speech
             if in_reply:
                 await self.push_frame(OutputAudioRawFrame(audio=f.audio.tobytes(), sample_rate=OUT_RATE,

@@ -79,5 +79,12 @@ def test_bad_use_gets_a_clear_error(server_url: str) -> None:
             avatar.flush()
         with pytest.raises(PosetalkError, match="could not open"):
             await PosetalkClient(server_url, avatar="no-such-portrait").connect()
+        async with PosetalkClient(server_url) as open_one:
+            for bad, message in (({"sample_rate": 500}, "8000..192000"), ({"channels": 0}, "channels"),
+                                 ({"channels": 2, "pcm": b"\x00\x00" * 3}, "whole frames")):  # fmt: skip
+                with pytest.raises(PosetalkError, match=message):
+                    open_one.push_audio(bad.pop("pcm", b"\x00\x00" * 4), **bad)
+            stereo = np.zeros((480, 2), np.int16).reshape(-1)  # interleaved stereo is mixed down
+            open_one.push_audio(stereo, 24000, channels=2)
 
     asyncio.run(run())

@@ -18,6 +18,7 @@ from pipecat.frames.frames import (
     TTSAudioRawFrame,
     TTSStartedFrame,
     TTSStoppedFrame,
+    TTSTextFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.runner import WorkerRunner
@@ -40,11 +41,12 @@ class Sink(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-def tts_reply(seconds: float, rate: int = 24000) -> list[Frame]:
-    pcm = speech(seconds, rate)
+def tts_reply(seconds: float, rate: int = 24000, pcm: np.ndarray | None = None, text: str = "") -> list[Frame]:
+    pcm = speech(seconds, rate) if pcm is None else pcm
     chunks = [TTSAudioRawFrame(audio=pcm[i : i + rate // 50].tobytes(), sample_rate=rate, num_channels=1)
               for i in range(0, len(pcm), rate // 50)]  # fmt: skip
-    return [TTSStartedFrame(), *chunks, TTSStoppedFrame()]
+    words = [TTSTextFrame(text, "word")] if text else []
+    return [TTSStartedFrame(), *words, *chunks, TTSStoppedFrame()]
 
 
 def run_pipeline(server_url: str, script) -> tuple[Sink, PosetalkVideoService]:  # type: ignore[no-untyped-def]
@@ -107,4 +109,36 @@ def test_an_interruption_empties_the_output_within_100_ms(server_url: str) -> No
     late = [t - marks["t"] for t, f in after if np.frombuffer(f.audio, "<i2").any()]
     assert not late or max(late) < 0.1, late  # no reply audio later than 100 ms after it
     assert any(isinstance(f, InterruptionFrame) for _, f in sink.got)  # passed on downstream
+    assert released(server_url)
+
+
+def test_tts_text_reaches_the_avatar_as_known_words(server_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A TTS text frame ahead of its audio: once aligned, the avatar's mouth takes the words."""
+    import subprocess
+    import wave
+
+    text = "Maybe Bob will bring the big map back by Monday, Pam."
+    wav = tmp_path / "said.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), text], check=True)  # scripts/setup installs it
+    with wave.open(str(wav)) as w:
+        rate, pcm = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+    marks: dict[str, float] = {}
+
+    async def script(task, avatar, sink) -> None:  # type: ignore[no-untyped-def]
+        # The server starts its aligner with the first words a session sends (~3 s): a first
+        # reply warms it, as an agent's greeting would.
+        await task.queue_frames(tts_reply(0, rate, pcm[: rate // 2], "Maybe"))
+        await asyncio.sleep(6.0)
+        marks["t"] = time.monotonic()
+        await task.queue_frames(tts_reply(0, rate, pcm, text))
+        await asyncio.sleep(len(pcm) / rate + 1.5)
+
+    sink, _ = run_pipeline(server_url, script)
+    shown = [f.metadata["posetalk"] for t, f in sink.got if t > marks["t"] and isinstance(f, OutputImageRawFrame)]
+    lips = [m["lips"] for m in shown if m["speaking"]]
+    # The reply's audio all came at once: its alignment (~0.5 s, more on a busy machine) lands
+    # while its first frames show; the second half of the reply shows the words.
+    late = lips[len(lips) // 2 :]
+    assert len(lips) > 40 and late.count("text") > 0.7 * len(late), lips
     assert released(server_url)

@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 from posetalk.models.data.phones import FPS, SAMPLE_RATE, SILENCE, Phone
 from posetalk.models.errors import InputError
-from posetalk.models.face.params import INDEX
-from posetalk.models.motion.nets import N_MOUTH
+from posetalk.models.face.params import INDEX, MOUTH_SHAPES
 
 # Inherent phone durations in ms (Klatt's duration rules as published for MITalk): only their
 # ratios matter here, inside a word whose span the caller gives.
@@ -47,6 +46,7 @@ TRUST_WINDOW_S = 1.2  # window over which the text's jawOpen must follow the aud
 TRUST_MIN_R = 0.6  # correlation below which a window falls back to audio-only
 GOP_WINDOW_S = 1.0  # aligned text: window of the alignment's confidence
 GOP_MIN = -15.0  # and its least mean (score per 10 ms frame against free phone recognition)
+N_MOUTH = len(MOUTH_SHAPES)  # the mouth's columns come first (nets.N_MOUTH, without importing torch here)
 UNALIGNED = -50.0  # the confidence given to frames the alignment left out
 LOUD_PAUSE_S = 0.2  # an aligned pause this long over audio within LOUD_DB of its loud frames
 LOUD_DB = 20.0  # is speech the text left out
@@ -306,3 +306,10 @@ def load_words(path: str | Path) -> list[Word] | str:
     if not text.strip():
         raise InputError(f"{path}: the text is empty")
     return text
+
+
+def align_job(audio: np.ndarray, text: str) -> tuple[list[Phone], np.ndarray]:
+    """The text's phones and per-frame trust (25 fps): what the engine's aligner process runs
+    (it imports this module only: no torch, no engine)."""
+    found = align_text(audio, text)
+    return found.phones, found.trusted(int(np.ceil(len(audio) / (SAMPLE_RATE // FPS))))
