@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 
@@ -66,11 +65,6 @@ class LiveWords:
         return expr, "audio"
 
 
-def _background() -> None:
-    """The aligner process yields the CPU to the engine's frames (it is not on their clock)."""
-    os.nice(10)
-
-
 class Aligner:
     """One process that aligns pushed texts for every session of an engine, started when a
     session first pushes words (``warm``: the process and pocketsphinx take ~3 s to start)."""
@@ -82,7 +76,7 @@ class Aligner:
         """Start the process and load the aligner there now (~3 s), not with the first text."""
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_background)
+            self._pool = ProcessPoolExecutor(1, mp_context=context)
             self._pool.submit(W.align_job, np.zeros(SAMPLE_RATE // 2, np.float32), "hello")
 
     async def align(self, audio: np.ndarray, text: str) -> tuple[list[Phone], np.ndarray]:
