@@ -233,6 +233,8 @@ def known_lips(
     speaking = np.abs(audio_expr[:, :N_MOUTH]).sum(1) > 0
     out = combine(audio_expr, text, ok)
     share = float(ok[speaking].mean()) if speaking.any() else 0.0
+    if how == "the voice's own phones":
+        return out, f"lips: known words ({how}) on {share:.0%} of speaking frames"
     return out, f"lips: known words ({how}) on {share:.0%} of speaking frames, audio-only where they disagree"
 
 
