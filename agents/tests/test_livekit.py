@@ -9,9 +9,11 @@ import asyncio
 import time
 
 import numpy as np
+import pytest
 from conftest import released, speech
 from livekit import rtc
 from livekit.agents.voice.avatar import AudioSegmentEnd, VideoGenerator
+from posetalk_agents import PosetalkError
 from posetalk_agents.livekit import PosetalkVideoGenerator
 
 
@@ -71,6 +73,8 @@ def test_clear_buffer_empties_the_output_within_100_ms(server_url: str) -> None:
             if t0 is not None and time.monotonic() - t0 > 1.0:
                 break
         await gen.aclose()
+        with pytest.raises(PosetalkError, match="not open"):  # used after close: a clear error
+            await gen.push_audio(rtc.AudioFrame(b"\x00\x00" * 480, 24000, 1, 480))
         return late
 
     late = asyncio.run(run())
