@@ -71,6 +71,12 @@ def live(args: argparse.Namespace) -> None:
         raise StreamingError("give --audio FILE or --mic")
     if not args.out and not args.virtual_camera:
         raise StreamingError("give --out FILE.mp4 and/or --virtual-camera")
+    if args.alpha:
+        from posetalk.clients.render import check_alpha_out
+
+        if args.virtual_camera or not args.out:
+            raise StreamingError("--alpha writes a file (--out .webm or .mov); a virtual camera takes no alpha")
+        check_alpha_out(args.out, "cpu")
     run(_live(args))
 
 
@@ -83,7 +89,7 @@ async def _live(args: argparse.Namespace) -> None:
 
     avatar = await asyncio.get_running_loop().run_in_executor(None, load_portrait, args.image, args.size)
     async with Engine(_engine_config(args, 1)) as engine:
-        session = await engine.open_session(avatar, prompt=args.prompt)
+        session = await engine.open_session(avatar, prompt=args.prompt, alpha=args.alpha)
         media = SessionMedia(session, engine.clock)
         mp4 = Mp4Sink(args.out) if args.out else None
         camera = VirtualCameraSink(args.size) if args.virtual_camera else None
@@ -163,8 +169,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     v.add_argument("--mic", action="store_true", help="this machine's microphone (sounddevice)")
     v.add_argument("--device", help="microphone device (name or index; default: the system's)")
     v.add_argument("--seconds", type=float, default=30.0, help="how long to listen to the microphone")
-    v.add_argument("--out", help="mp4 to write")
+    v.add_argument("--out", help="mp4 to write (.webm or .mov with --alpha)")
     v.add_argument("--virtual-camera", action="store_true", help="send frames to a virtual camera (pyvirtualcam)")
+    v.add_argument("--alpha", action="store_true", help="the person alone on a transparent background, for "
+                   "overlays: --out .webm (VP9 with alpha) or .mov (ProRes 4444)")  # fmt: skip
     v.add_argument("--image", help="portrait (default: the bundled astronaut)")
     v.add_argument("--size", type=int, default=512)
     v.add_argument("--prompt", default="", help="how the head moves")

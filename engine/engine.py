@@ -199,8 +199,12 @@ class Engine:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def open_session(self, avatar: Avatar | None, *, prompt: str = "", seed: int = 0) -> Session:
-        """A new session showing ``avatar`` (a prepared portrait; None: motion only, no video)."""
+    async def open_session(
+        self, avatar: Avatar | None, *, prompt: str = "", seed: int = 0, alpha: bool = False
+    ) -> Session:
+        """A new session showing ``avatar`` (a prepared portrait; None: motion only, no video).
+        ``alpha``: its pictures are RGBA, the person on a transparent background (for overlays;
+        rendered on the CPU in the engine's threads, whatever the backend)."""
         if not self._started or self._closing:
             raise EngineError("the engine is not running (use `async with Engine() as engine`)")
         if len(self.sessions) >= self.config.max_sessions:
@@ -209,7 +213,14 @@ class Engine:
         runner = self.runner
 
         def build() -> tuple[Renderer | None, SessionPipeline]:
-            renderer = self._renderer(avatar) if avatar is not None else None
+            if avatar is None:
+                renderer = None
+            elif alpha:
+                from posetalk.models.render.cpu import AlphaRenderer
+
+                renderer = AlphaRenderer(avatar)
+            else:
+                renderer = self._renderer(avatar)
             head = make_head(self.pose_model, prompt, seed, self.config.lookahead, self.config.pose_steps)
             # A voice detector per session: webrtcvad keeps state from frame to frame.
             return renderer, SessionPipeline(runner, head, VoiceDetector(self.config.vad_mode))

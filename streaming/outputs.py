@@ -21,6 +21,7 @@ import numpy as np
 from posetalk.engine import FPS, Output
 from posetalk.engine.audio_input import WIDE_FRAME, WIDE_RATE
 from posetalk.models.errors import StreamingError
+from posetalk.models.render.video import add_audio_stream, add_video_stream
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class Mp4Summary:
 
 class Mp4Writer:
     """See the module docstring. ``video``/``audio`` only queue (cheap, any thread); ``close``
-    waits for the encoder thread and returns what was written."""
+    waits for the encoder thread and returns what was written. RGBA pictures (an alpha session)
+    need a .webm or .mov ``path`` (models/render/video.py's streams)."""
 
     def __init__(self, path: str | Path, sample_rate: int, fps: int = FPS, crf: int = 20) -> None:
         self.path = Path(path)
@@ -102,8 +104,9 @@ class Mp4Writer:
             audio_end += len(x)
 
         def write_video(rgb: np.ndarray) -> None:
+            fmt = "rgba" if rgb.shape[2] == 4 else "rgb24"
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: vstream.height, : vstream.width]),
-                                               format="rgb24")  # fmt: skip
+                                               format=fmt)  # fmt: skip
             for packet in vstream.encode(frame):
                 container.mux(packet)
 
@@ -118,10 +121,8 @@ class Mp4Writer:
             if container is None:
                 container = av.open(str(self.path), mode="w")
                 h, w = data.shape[:2]
-                vstream = container.add_stream("libx264", rate=self.fps)
-                vstream.width, vstream.height, vstream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-                vstream.options = {"crf": str(self.crf), "preset": "veryfast"}
-                astream = container.add_stream("aac", rate=self.sample_rate, layout="mono")
+                vstream = add_video_stream(container, self.path, w, h, self.fps, self.crf, data.shape[2] == 4)
+                astream = add_audio_stream(container, self.path, self.sample_rate)
                 for p, x in pending_audio:
                     write_audio(p, x)
                 pending_audio.clear()

@@ -57,6 +57,25 @@ def test_live_command_writes_an_mp4_from_a_file(tmp_path: Path) -> None:
     assert 1.2 <= len(frames) / 25 <= 2.5 and np.abs(sound).max() > 0.05
 
 
+def test_live_command_writes_an_overlay_with_alpha(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import av
+
+    wav, out = tmp_path / "speech.wav", tmp_path / "live.webm"
+    write_wav(wav, buzz(1.0))
+    args = ["live", "--audio", str(wav), "--size", "128", "--head", "procedural", "--alpha"]
+    assert main([*args, "--out", str(out)]) == 0
+    with av.open(str(out)) as c:  # FFmpeg's own VP9 decoder drops the alpha layer: libvpx's keeps it
+        dec = av.CodecContext.create("libvpx-vp9", "r")
+        frames = np.stack([f.to_ndarray(format="rgba") for p in c.demux(c.streams.video[0]) for f in dec.decode(p)])
+    assert frames.shape[1:] == (128, 128, 4) and len(frames) >= 25
+    assert np.median(frames[:, :8, :8, 3]) < 8 and frames[:, 64, 64, 3].min() > 245  # corner clear, face solid
+    sound, _ = decode_audio(out, 16000)
+    assert np.abs(sound).max() > 0.05
+    for bad in (["--out", str(tmp_path / "x.mp4")], ["--virtual-camera"]):
+        assert main([*args, *bad]) == 2
+    assert "--alpha" in capsys.readouterr().err
+
+
 def test_live_command_fails_clearly_without_its_devices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["live", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "give --audio FILE or --mic" in capsys.readouterr().err

@@ -137,3 +137,19 @@ class CpuRenderer:
         """Frames (T, size, size, 3) uint8 for T rows of pose (T,6), gaze (T,2), expression (T,21)."""
         pose, gaze, expression = (np.atleast_2d(np.asarray(x, np.float32)) for x in (pose, gaze, expression))
         return np.stack([self.render_frame(p, g, e) for p, g, e in zip(pose, gaze, expression, strict=True)])
+
+
+class AlphaRenderer:
+    """``render`` gives RGBA frames (``CpuRenderer.render_rgba``: the person on a transparent
+    background, straight alpha): what an engine session opened with ``alpha=True`` renders, for
+    overlays."""
+
+    name = "cpu-alpha"
+
+    def __init__(self, avatar: Avatar) -> None:
+        self.cpu = CpuRenderer(avatar)
+
+    def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
+        """Frames (T, size, size, 4) uint8 for T rows of pose, gaze and expression."""
+        pose, gaze, expression = (np.atleast_2d(np.asarray(x, np.float32)) for x in (pose, gaze, expression))
+        return np.stack([self.cpu.render_rgba(p, g, e) for p, g, e in zip(pose, gaze, expression, strict=True)])

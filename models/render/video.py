@@ -33,8 +33,7 @@ def write_mp4(
     """
     import av
 
-    suffix = Path(path).suffix.lower()
-    webm = suffix == ".webm"
+    webm = Path(path).suffix.lower() == ".webm"
     sound = None if audio is None else _mono_float(audio)
     count = 0
     with av.open(str(path), mode="w") as container:
@@ -43,25 +42,8 @@ def write_mp4(
         sent = 0  # audio samples encoded so far
         for frame in frames:
             if stream is None:
-                h, w = frame.shape[:2]
-                rate = Fraction(fps).limit_denominator(1001)
                 rgba = frame.ndim == 3 and frame.shape[2] == 4
-                if rgba and suffix not in (".webm", ".mov"):
-                    raise VideoError(f"{path}: video with alpha needs a .webm or .mov file, not {suffix or 'none'}")
-                if webm:
-                    stream = container.add_stream("libvpx-vp9", rate=rate)
-                    # VP9's constant-quality scale runs 0-63 where x264's runs 0-51: crf 20 -> 31.
-                    stream.options = {"crf": str(crf + 11), "b": "0", "deadline": "realtime", "cpu-used": "8"}
-                    stream.pix_fmt = "yuva420p" if rgba else "yuv420p"
-                elif rgba:  # .mov: ProRes 4444, alpha included
-                    stream = container.add_stream("prores_ks", rate=rate)
-                    stream.options = {"profile": "4", "vendor": "apl0"}
-                    stream.pix_fmt = "yuva444p10le"
-                else:
-                    stream = container.add_stream("libx264", rate=rate)
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
-                    stream.pix_fmt = "yuv420p"
-                stream.width, stream.height = w - w % 2, h - h % 2
+                stream = add_video_stream(container, path, frame.shape[1], frame.shape[0], fps, crf, rgba)
                 if sound is not None:  # every stream exists before the first packet is muxed
                     sound_stream = _add_audio_stream(container, webm, sample_rate)
             vf = av.VideoFrame.from_ndarray(
@@ -91,6 +73,36 @@ def _mono_float(audio: np.ndarray) -> np.ndarray:
     if a.ndim != 1:
         raise ValueError(f"audio must be mono, shape (N,); got {a.shape}")
     return np.ascontiguousarray(np.clip(a, -1.0, 1.0), dtype=np.float32)
+
+
+def add_video_stream(container: Any, path: str | Path, w: int, h: int, fps: float, crf: int, rgba: bool) -> Any:
+    """The video stream for ``path``'s kind of file: H.264 (.mp4 and the like), VP9 (.webm, with
+    alpha when ``rgba``) or ProRes 4444 (.mov with alpha). VideoError for alpha in a container
+    that cannot hold it."""
+    suffix = Path(path).suffix.lower()
+    if rgba and suffix not in (".webm", ".mov"):
+        raise VideoError(f"{path}: video with alpha needs a .webm or .mov file, not {suffix or 'none'}")
+    rate = Fraction(fps).limit_denominator(1001)
+    if suffix == ".webm":
+        stream = container.add_stream("libvpx-vp9", rate=rate)
+        # VP9's constant-quality scale runs 0-63 where x264's runs 0-51: crf 20 -> 31.
+        stream.options = {"crf": str(crf + 11), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+        stream.pix_fmt = "yuva420p" if rgba else "yuv420p"
+    elif rgba:  # .mov: ProRes 4444, alpha included
+        stream = container.add_stream("prores_ks", rate=rate)
+        stream.options = {"profile": "4", "vendor": "apl0"}
+        stream.pix_fmt = "yuva444p10le"
+    else:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        stream.pix_fmt = "yuv420p"
+    stream.width, stream.height = w - w % 2, h - h % 2
+    return stream
+
+
+def add_audio_stream(container: Any, path: str | Path, sample_rate: int) -> Any:
+    """Mono audio for ``path``'s kind of file: Opus in a .webm, AAC otherwise."""
+    return _add_audio_stream(container, Path(path).suffix.lower() == ".webm", sample_rate)
 
 
 def _add_audio_stream(container: Any, webm: bool, sample_rate: int) -> Any:
