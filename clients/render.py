@@ -201,7 +201,9 @@ def speech_motion(
 
 def check_alpha_out(out: str | Path, backend: str) -> None:
     """InputError unless ``out`` can hold video with alpha and ``backend`` renders it."""
-    if Path(out).suffix.lower() not in (".webm", ".mov"):
+    from posetalk.models.render.video import ALPHA_SUFFIXES
+
+    if Path(out).suffix.lower() not in ALPHA_SUFFIXES:
         raise InputError(f"--alpha needs a .webm (VP9 with alpha) or .mov (ProRes 4444) --out, not {out}")
     if backend != "cpu":
         raise InputError("--alpha renders with the cpu backend")

@@ -20,7 +20,7 @@ Not thread-safe: the engine calls it from its event loop only."""
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from posetalk.engine.clock import FRAME, SAMPLE_RATE
@@ -156,13 +156,20 @@ class AudioRing:
             self.write(np.zeros(pos - self.written, np.float32))
         self.written = max(self.start, pos)
 
+    def peek(self, pos: int, n: int, since: int | None = None) -> np.ndarray:
+        """Samples [pos, pos + n) still in the buffer, read or not (or only from ``since`` on),
+        silence where there are none; nothing is removed."""
+        out = np.zeros(n, np.float32)
+        lo = max(pos, self.written - self.capacity, since if since is not None else 0)
+        hi = min(pos + n, self.written)
+        if hi > lo:
+            out[lo - pos : hi - pos] = np.take(self.data, np.arange(lo, hi) % self.capacity)
+        return out
+
     def read_at(self, pos: int, n: int) -> np.ndarray:
         """Samples [pos, pos + n), silence where none are held; everything before pos + n is
         then gone."""
-        out = np.zeros(n, np.float32)
-        lo, hi = max(pos, self.start), min(pos + n, self.written)
-        if hi > lo:
-            out[lo - pos : hi - pos] = np.take(self.data, np.arange(lo, hi) % self.capacity)
+        out = self.peek(pos, n, since=self.start)
         self.start = min(max(self.start, pos + n), self.written)
         return out
 
@@ -181,7 +188,7 @@ class Slot:
     arrival: float | None
     after_utterance: bool = False
     position: int = -1
-    wide: np.ndarray | None = None  # (WIDE_FRAME,) the same time at 48 kHz, full band (None: silence)
+    wide: np.ndarray = field(default_factory=lambda: np.zeros(WIDE_FRAME, np.float32))  # 48 kHz, full band
 
 
 class AudioInput:
@@ -197,7 +204,6 @@ class AudioInput:
         self.arrivals: deque[tuple[int, float]] = deque()  # (end position of a push, its clock time)
         self.utterance_ends: deque[int] = deque()  # ring positions where flushed utterances end
         self.discarded = 0  # samples cleared by interrupt()
-        self.tap: list[np.ndarray] | None = None  # when a list: every 16 kHz chunk written is also kept there
 
     @property
     def buffered(self) -> int:
@@ -265,8 +271,6 @@ class AudioInput:
 
     def _write(self, x: np.ndarray, now: float) -> int:
         if len(x):
-            if self.tap is not None:
-                self.tap.append(np.array(x, np.float32))
             self.ring.write(x)
             self.arrivals.append((self.ring.written, now))
             while self.arrivals and self.arrivals[0][0] <= self.ring.start:  # dropped on overflow

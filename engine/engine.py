@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from posetalk.engine.audio_input import WIDE_FRAME, Slot
+from posetalk.engine.audio_input import Slot
 from posetalk.engine.clock import FRAME, Clock, MonotonicClock, Timeline, VirtualClock, latency_samples
 from posetalk.engine.head import make_head
 from posetalk.engine.motion import MotionRunner
@@ -358,9 +358,8 @@ class Engine:
             self.stats.count("repeated_frames")
         due = self.timeline.due_time(s.first_tick + m.index)
         shown = image if image is not None else s.last_image
-        wide = m.wide if m.wide is not None else np.zeros(WIDE_FRAME, np.float32)
         s.output.put(Output(m.index * FRAME, shown, m.audio, m.end_of_speech, m.speaking, m.expression, m.pose,
-                            m.gaze, m.head_source, repeated, due, m.lips, wide))  # fmt: skip
+                            m.gaze, m.head_source, repeated, due, m.lips, m.wide))  # fmt: skip
         s.frames_out += 1
         if m.arrival is not None:
             self.stats.record("latency", now - m.arrival)

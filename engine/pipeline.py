@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from posetalk.engine.audio_input import Slot
+from posetalk.engine.audio_input import WIDE_FRAME, Slot
 from posetalk.engine.clock import FRAME
 from posetalk.engine.head import HeadSource
 from posetalk.engine.motion import MotionRunner, MotionState
@@ -56,7 +56,7 @@ class FrameMotion:
     head_source: str
     arrival: float | None
     lips: str = "audio"
-    wide: np.ndarray | None = None  # (1920,) the frame's audio as it came in, 48 kHz (None: silence)
+    wide: np.ndarray = field(default_factory=lambda: np.zeros(WIDE_FRAME, np.float32))  # its input at 48 kHz
 
 
 @dataclass

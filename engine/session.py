@@ -188,6 +188,11 @@ class Session:
         self._aligner = aligner or Aligner()  # the engine passes its own; a lone session gets one
         self.text_errors: list[str] = []  # why pushed texts were not aligned
 
+    def _spawn(self, job: Awaitable[None]) -> None:
+        """Run ``job`` beside the engine; ``settled`` waits for it (finished ones are let go)."""
+        self._jobs = [j for j in self._jobs if not j.done()]
+        self._jobs.append(asyncio.ensure_future(job))
+
     async def settled(self) -> None:
         """Wait for the alignments and prompt encodings started so far (for tests and offline
         drivers)."""
@@ -241,14 +246,13 @@ class Session:
         self._align_pending()
         self.pipeline.words.add(self.input.ring.written, phones)
         self._pending_text = (self.input.ring.written, " ".join(w.text for w in ws))  # checked once heard
-        self.input.tap = []
 
     def push_text(self, text: object) -> None:
         """The words of the audio pushed next, untimed (UTF-8 ``str`` or ``bytes``): aligned to
-        that audio in a thread once it is complete (at ``flush()`` or the next ``push_text`` /
+        that audio once it is complete (at ``flush()`` or the next ``push_text`` /
         ``push_words``); frames shown before the alignment lands keep audio-only lips, so push
-        whole sentences ahead of playback (alignment and its confidence take about 0.35 s per
-        second of speech, in a thread).
+        whole sentences ahead of playback (alignment and its confidence take about 0.2-0.3 s per
+        second of speech, in the engine's aligner process).
         Raises InputError for empty or undecodable text."""
         self._check_open()
         if isinstance(text, (bytes, bytearray)):
@@ -263,17 +267,17 @@ class Session:
         self._aligner.warm()
         self._align_pending()
         self._pending_text = (self.input.ring.written, text)
-        self.input.tap = []
 
     def _align_pending(self) -> None:
-        """Align the pushed text whose audio is now complete, in a thread."""
+        """Align the pushed text whose audio is now complete (still in the input ring, shown
+        or not), in the engine's aligner process."""
         if self._pending_text is None:
             return
-        (origin, text), chunks = self._pending_text, self.input.tap or []
-        self._pending_text, self.input.tap = None, None
-        if not chunks:
+        (origin, text), self._pending_text = self._pending_text, None
+        ring = self.input.ring
+        if ring.written <= origin:
             return
-        audio = np.concatenate(chunks)
+        audio = ring.peek(origin, ring.written - origin)
 
         async def run() -> None:
             try:
@@ -283,14 +287,14 @@ class Session:
                 log.warning("session %s: text not aligned: %s", self.id, e)
                 self.text_errors.append(str(e))
 
-        self._jobs.append(asyncio.ensure_future(run()))
+        self._spawn(run())
 
     def interrupt(self) -> None:
         """Stop speaking now: buffered audio is discarded, frames not yet taken from ``frames()``
         are dropped, and from the next tick on (40 ms) frames are silent with the mouth closed."""
         self._check_open()
         self.input.clear()
-        self.input.tap, self._pending_text = None, None
+        self._pending_text = None
         self.output.dropped += self.output.clear()
         self.epoch += 1
         self.pending_interrupt = True
@@ -314,7 +318,7 @@ class Session:
             if serial == self._prompt_serial and not self._closed:
                 self.pending_prompt = text
 
-        self._jobs.append(asyncio.ensure_future(encode()))
+        self._spawn(encode())
 
     async def frames(self) -> AsyncIterator[Output]:
         """Frames as they fall due, 25 a second, until the session closes. One consumer."""

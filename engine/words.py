@@ -19,7 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from posetalk.engine.clock import FRAME
-from posetalk.models.data.phones import FPS, SAMPLE_RATE, Phone
+from posetalk.models.data.phones import SAMPLE_RATE, Phone
+from posetalk.models.data.visemes import n_frames
 from posetalk.models.motion import words as W
 
 
@@ -35,8 +36,7 @@ class LiveWords:
     def add(self, origin: int, phones: list[Phone], trusted: np.ndarray | None = None) -> None:
         """Phones timed from sample ``origin`` of the input timeline; ``trusted``: per frame,
         whether to use them (an alignment's confidence), None for all."""
-        duration = phones[-1].end if phones else 0.0
-        frames = int(np.ceil(duration * FPS))
+        frames = n_frames(phones[-1].end) if phones else 0
         if frames <= 0:
             return
         lips = W.text_lips(phones, frames)

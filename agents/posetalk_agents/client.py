@@ -37,8 +37,10 @@ class AvatarFrame:
     """One frame of the avatar: ``index`` (25 a second from the session's start), ``pts`` (its
     first audio sample, 16 kHz), ``image`` (H, W, 3) uint8 RGB, ``audio`` (1920,) int16 mono at
     48 kHz (the pushed speech of this frame, delayed with it), the voice gate's ``speaking`` and
-    ``end_of_speech``, the ARKit ``expression`` and head ``pose`` it shows, and what made its
-    mouth (``lips``: "audio", or "text" where words pushed with the speech were used)."""
+    ``end_of_speech``, the ARKit ``expression`` and head ``pose`` it shows, what made its mouth
+    (``lips``: "audio", or "text" where words pushed with the speech were used), and where it
+    lies in a reply: ``in_reply`` from the reply's first sound up to the frame that ends it (its
+    audio is the reply's), ``reply_ended`` on that ending frame."""
 
     index: int
     pts: int
@@ -49,6 +51,8 @@ class AvatarFrame:
     expression: dict[str, float] = field(default_factory=dict)
     pose: list[float] = field(default_factory=list)
     lips: str = "audio"
+    in_reply: bool = False
+    reply_ended: bool = False
 
 
 class PosetalkClient:
@@ -202,6 +206,7 @@ class PosetalkClient:
 
         pending: dict[str, Any] | None = None
         picture: np.ndarray | None = None
+        in_reply = False  # a reply's sound has begun and its end not yet come
         epoch = self._epoch
         try:
             async for msg in self._ws:
@@ -217,11 +222,14 @@ class PosetalkClient:
                         picture = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
                     elif tag == AUDIO_TAG:  # the last message of a frame
                         if epoch == self._epoch and picture is not None:
+                            audio, ended = np.frombuffer(body, "<i2").copy(), pending["end_of_speech"]
+                            started = in_reply or bool(audio.any())
                             self._frames.put_nowait(AvatarFrame(
-                                pending["index"], pending["pts"], picture, np.frombuffer(body, "<i2").copy(),
-                                pending["speaking"], pending["end_of_speech"], pending.get("expression", {}),
-                                pending.get("pose", []), pending.get("lips", "audio"),
+                                pending["index"], pending["pts"], picture, audio, pending["speaking"], ended,
+                                pending.get("expression", {}), pending.get("pose", []), pending.get("lips", "audio"),
+                                started and not ended, started and ended,
                             ))  # fmt: skip
+                            in_reply = started and not ended
                         pending = None
                 elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     break

@@ -53,15 +53,11 @@ class PosetalkVideoGenerator(VideoGenerator):
         return self._stream()
 
     async def _stream(self) -> AsyncIterator[rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd]:
-        in_reply = False
         async for f in self.client.frames():
             h, w = f.image.shape[:2]
             yield rtc.VideoFrame(w, h, rtc.VideoBufferType.RGB24, f.image.tobytes())
-            in_reply = in_reply or bool(f.audio.any())
-            if in_reply and not f.end_of_speech:
+            if f.in_reply:
                 yield rtc.AudioFrame(f.audio.tobytes(), OUT_RATE, 1, FRAME_SAMPLES)
-            if f.end_of_speech and in_reply:
-                in_reply = False
-                if self._segments:
-                    self._segments -= 1
-                    yield AudioSegmentEnd()
+            if f.reply_ended and self._segments:
+                self._segments -= 1
+                yield AudioSegmentEnd()

@@ -109,13 +109,11 @@ class PosetalkVideoService(FrameProcessor):
         """The server's frames downstream: every picture (the avatar listens between replies),
         and during a reply, from its first sound to the frame that ends it, each picture's own
         40 ms of audio right after it (silence while listening would read as the bot talking)."""
-        in_reply = False
         async for f in client.frames():
             h, w = f.image.shape[:2]
             image = OutputImageRawFrame(image=f.image.tobytes(), size=(w, h), format="RGB")
             image.metadata["posetalk"] = {"index": f.index, "pts": f.pts, "speaking": f.speaking, "lips": f.lips}
             await self.push_frame(image)
-            in_reply = (in_reply or bool(f.audio.any())) and not f.end_of_speech
-            if in_reply:
+            if f.in_reply:
                 await self.push_frame(OutputAudioRawFrame(audio=f.audio.tobytes(), sample_rate=OUT_RATE,
                                                           num_channels=1))  # fmt: skip

@@ -50,6 +50,7 @@ N_MOUTH = len(MOUTH_SHAPES)  # the mouth's columns come first (nets.N_MOUTH, wit
 UNALIGNED = -50.0  # the confidence given to frames the alignment left out
 LOUD_PAUSE_S = 0.2  # an aligned pause this long over audio within LOUD_DB of its loud frames
 LOUD_DB = 20.0  # is speech the text left out
+OWN_PHONES = "the voice's own phones"  # known_lips' name for the built-in voice's phone events
 
 
 @dataclass(frozen=True)
@@ -206,36 +207,40 @@ def known_lips(
 ) -> tuple[np.ndarray, str]:
     """``audio_expr`` (the audio model's output for ``audio``) with the known words' mouth joined
     in: ``known`` is text (aligned here), timed Words, or the TTS's own Phones. Returns the
-    weights and a one-line summary of where the text was used.
+    weights and a one-line summary of where the text was used."""
+    text, ok, how = _known_mouth(audio, audio_expr, known)
+    speaking = np.abs(audio_expr[:, :N_MOUTH]).sum(1) > 0
+    share = float(ok[speaking].mean()) if speaking.any() else 0.0
+    summary = f"lips: known words ({how}) on {share:.0%} of speaking frames"
+    if how != OWN_PHONES:
+        summary += ", audio-only where they disagree"
+    return combine(audio_expr, text, ok), summary
+
+
+def _known_mouth(
+    audio: np.ndarray, audio_expr: np.ndarray, known: str | list[Word] | list[Phone]
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The known words' mouth (frames, 21), which frames to trust it on, and how it was made.
 
     Timed words are aligned as text too (the whole audio is at hand here, and aligned phones
     follow speech better than phones spread by duration: jawOpen r 0.850 against 0.794 on the
     synthetic test voices); their times are used only where the alignment fails."""
     frames = len(audio_expr)
-    duration = len(audio) / SAMPLE_RATE
-    if known and isinstance(known, list) and isinstance(known[0], Word):
-        check_words(known, duration)  # type: ignore[arg-type]
+    if isinstance(known, str) or (known and isinstance(known[0], Word)):
+        timed = not isinstance(known, str)
+        if timed:
+            check_words(known, len(audio) / SAMPLE_RATE)  # type: ignore[arg-type]
+        said = " ".join(w.text for w in known) if timed else known  # type: ignore[union-attr]
         try:
-            out, summary = known_lips(audio, audio_expr, " ".join(w.text for w in known))  # type: ignore[union-attr]
-            return out, summary.replace("(aligned text)", "(timed words, aligned)")
+            found = align_text(audio, said)  # type: ignore[arg-type]
+            how = "timed words, aligned" if timed else "aligned text"
+            return text_lips(found.phones, frames), found.trusted(frames), how  # its own confidence decides
         except InputError:
-            pass
-    if isinstance(known, str):
-        found = align_text(audio, known)
-        text, how = text_lips(found.phones, frames), "aligned text"
-        ok = found.trusted(frames)  # the alignment's own confidence
-    elif known and isinstance(known[0], Word):
-        text, how = text_lips(phones_from_words(known, duration), frames), "timed words"  # type: ignore[arg-type]
-        ok = trust(audio_expr, text)  # no alignment: agreement with the audio
-    else:
-        text, how = text_lips(list(known), frames), "the voice's own phones"  # type: ignore[arg-type]
-        ok = np.ones(frames, bool)  # the voice that spoke them: nothing to doubt
-    speaking = np.abs(audio_expr[:, :N_MOUTH]).sum(1) > 0
-    out = combine(audio_expr, text, ok)
-    share = float(ok[speaking].mean()) if speaking.any() else 0.0
-    if how == "the voice's own phones":
-        return out, f"lips: known words ({how}) on {share:.0%} of speaking frames"
-    return out, f"lips: known words ({how}) on {share:.0%} of speaking frames, audio-only where they disagree"
+            if not timed:
+                raise
+        text = text_lips(phones_from_words(known, len(audio) / SAMPLE_RATE), frames)  # type: ignore[arg-type]
+        return text, trust(audio_expr, text), "timed words"  # no alignment: agreement with the audio
+    return text_lips(list(known), frames), np.ones(frames, bool), OWN_PHONES  # type: ignore[arg-type]
 
 
 def text_lips(phones: list[Phone], frames: int) -> np.ndarray:
@@ -260,7 +265,7 @@ def trust(audio_expr: np.ndarray, text_expr: np.ndarray, window_s: float = TRUST
     a, t = audio_expr[:, jaw].astype(np.float64), text_expr[:, jaw].astype(np.float64)
     n, half = len(a), max(1, int(round(window_s * FPS / 2)))
     return np.array([agree(a[max(0, f - half) : f + half + 1], t[max(0, f - half) : f + half + 1]) for f in range(n)],
-                    bool).reshape(n)  # fmt: skip
+                    bool)  # fmt: skip
 
 
 def mix(audio_expr: np.ndarray, text_expr: np.ndarray, weight: float = TEXT_WEIGHT) -> np.ndarray:
@@ -313,5 +318,7 @@ def load_words(path: str | Path) -> list[Word] | str:
 def align_job(audio: np.ndarray, text: str) -> tuple[list[Phone], np.ndarray]:
     """The text's phones and per-frame trust (25 fps): what the engine's aligner process runs
     (it imports this module only: no torch, no engine)."""
+    from posetalk.models.data.visemes import n_frames
+
     found = align_text(audio, text)
-    return found.phones, found.trusted(int(np.ceil(len(audio) / (SAMPLE_RATE // FPS))))
+    return found.phones, found.trusted(n_frames(len(audio) / SAMPLE_RATE))

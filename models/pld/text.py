@@ -51,29 +51,26 @@ class PromptEncoder:
             texts = [texts]
         texts = [str(t).strip() for t in texts]
         with self._cache_lock:
-            missing = sorted({t for t in texts if t not in self.cache})
+            got = {t: self.cache[t] for t in set(texts) if t in self.cache}
+        missing = sorted(set(texts) - got.keys())
         if missing:
             vecs = self._load().encode(
                 missing, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
-            with self._cache_lock:
-                for t, v in zip(missing, np.asarray(vecs, np.float32), strict=True):
-                    self.cache[t] = v
-        if not texts:
-            return np.zeros((0, DIM), np.float32)
+            got.update(zip(missing, np.asarray(vecs, np.float32), strict=True))
         with self._cache_lock:
-            out = np.stack([self.cache[t] if t in self.cache else self._encode_one(t) for t in texts])
-            for t in texts:  # the newest used last; past MAX_CACHE the least recently used go
+            for t in texts:  # the newest used last; past max_cache the least recently used go
+                self.cache[t] = got[t]
                 self.cache.move_to_end(t)
             while len(self.cache) > self.max_cache:
                 oldest = next(iter(self.cache))
-                self.cache.pop(oldest) if oldest else self.cache.move_to_end(oldest)
-        return out.astype(np.float32)
-
-    def _encode_one(self, text: str) -> np.ndarray:
-        """A text evicted between encoding and use (a full cache under load): encode it again."""
-        return np.asarray(self._load().encode([text], normalize_embeddings=True, convert_to_numpy=True,
-                                              show_progress_bar=False)[0], np.float32)  # fmt: skip
+                if oldest:
+                    del self.cache[oldest]
+                else:  # the empty prompt stays
+                    self.cache.move_to_end(oldest)
+        if not texts:
+            return np.zeros((0, DIM), np.float32)
+        return np.stack([got[t] for t in texts]).astype(np.float32)
 
     def load_cache(self, path: str | Path) -> int:
         """Add the embeddings stored in ``path`` (from ``save_cache``); returns how many."""

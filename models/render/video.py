@@ -33,7 +33,6 @@ def write_mp4(
     """
     import av
 
-    webm = Path(path).suffix.lower() == ".webm"
     sound = None if audio is None else _mono_float(audio)
     count = 0
     with av.open(str(path), mode="w") as container:
@@ -45,7 +44,7 @@ def write_mp4(
                 rgba = frame.ndim == 3 and frame.shape[2] == 4
                 stream = add_video_stream(container, path, frame.shape[1], frame.shape[0], fps, crf, rgba)
                 if sound is not None:  # every stream exists before the first packet is muxed
-                    sound_stream = _add_audio_stream(container, webm, sample_rate)
+                    sound_stream = add_audio_stream(container, path, sample_rate)
             vf = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(frame[: stream.height, : stream.width]), format="rgba" if rgba else "rgb24"
             )
@@ -58,7 +57,7 @@ def write_mp4(
                 sent = max(sent, end)
         if sound is not None:
             if sound_stream is None:  # no frames: a file with the sound alone
-                sound_stream = _add_audio_stream(container, webm, sample_rate)
+                sound_stream = add_audio_stream(container, path, sample_rate)
             _encode_audio(container, sound_stream, sound, sent, len(sound), sample_rate)
             for packet in sound_stream.encode(None):
                 container.mux(packet)
@@ -75,12 +74,15 @@ def _mono_float(audio: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.clip(a, -1.0, 1.0), dtype=np.float32)
 
 
+ALPHA_SUFFIXES = (".webm", ".mov")  # the files add_video_stream writes with alpha
+
+
 def add_video_stream(container: Any, path: str | Path, w: int, h: int, fps: float, crf: int, rgba: bool) -> Any:
     """The video stream for ``path``'s kind of file: H.264 (.mp4 and the like), VP9 (.webm, with
     alpha when ``rgba``) or ProRes 4444 (.mov with alpha). VideoError for alpha in a container
     that cannot hold it."""
     suffix = Path(path).suffix.lower()
-    if rgba and suffix not in (".webm", ".mov"):
+    if rgba and suffix not in ALPHA_SUFFIXES:
         raise VideoError(f"{path}: video with alpha needs a .webm or .mov file, not {suffix or 'none'}")
     rate = Fraction(fps).limit_denominator(1001)
     if suffix == ".webm":
@@ -101,12 +103,9 @@ def add_video_stream(container: Any, path: str | Path, w: int, h: int, fps: floa
 
 
 def add_audio_stream(container: Any, path: str | Path, sample_rate: int) -> Any:
-    """Mono audio for ``path``'s kind of file: Opus in a .webm, AAC otherwise."""
-    return _add_audio_stream(container, Path(path).suffix.lower() == ".webm", sample_rate)
-
-
-def _add_audio_stream(container: Any, webm: bool, sample_rate: int) -> Any:
-    # AAC and Opus both take 16 kHz as it is; Opus decoders hand back 48 kHz (read_audio resamples).
+    """Mono audio for ``path``'s kind of file: Opus in a .webm, AAC otherwise (both take 16 kHz
+    as it is; Opus decoders hand back 48 kHz, which read_audio resamples)."""
+    webm = Path(path).suffix.lower() == ".webm"
     return container.add_stream("libopus" if webm else "aac", rate=sample_rate, layout="mono")
 
 
