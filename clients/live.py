@@ -34,7 +34,7 @@ def serve(args: argparse.Namespace) -> None:
         host=args.host, port=args.port, token=token, size=args.size, image=args.image,
         max_sessions=args.max_sessions, ice=args.ice, margin_ms=args.margin_ms, idle_timeout_s=args.idle_timeout,
         limits=UploadLimits(max_bytes=args.max_upload_mb * 2**20, max_side=args.max_image_side),
-        cert=args.cert, key=args.key, self_signed=args.self_signed,
+        cert=args.cert, key=args.key, self_signed=args.self_signed, alpha=args.alpha,
     )  # fmt: skip
     config.check()  # before loading anything: an unsafe setting fails at once
 
@@ -45,6 +45,7 @@ def serve(args: argparse.Namespace) -> None:
             print(f"  SHA-256 fingerprint {server.tls.fingerprint}", flush=True)
             if args.self_signed:
                 print("  (self-signed: the browser warns once; check that it shows this fingerprint)", flush=True)
+        print(f"  overlay for OBS (Browser Source): {server.overlay_url}", flush=True)
         print("  (Ctrl-C stops it)", flush=True)
 
     print("loading the models and preparing the portrait…", flush=True)
@@ -146,6 +147,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     s.add_argument("--key", help="PEM private key of --cert")
     s.add_argument("--self-signed", action="store_true",
                    help="serve https:// with a self-signed certificate (kept in the posetalk cache)")  # fmt: skip
+    s.add_argument("--alpha", action="store_true",
+                   help="every session renders the person on a transparent background, for the overlay page "
+                        "(otherwise only sessions that ask: alpha=1)")  # fmt: skip
     s.add_argument("--render-processes", type=int,
                    help="render processes (default: one per core, at most --max-sessions; 0: threads)")  # fmt: skip
     _engine_args(s)

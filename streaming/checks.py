@@ -35,6 +35,7 @@ class ServerConfig:
     cert: str | None = None  # PEM certificate (chain): serve https:// (needs ``key``)
     key: str | None = None  # PEM private key of ``cert``
     self_signed: bool = False  # serve https:// with a self-signed certificate (streaming.tls)
+    alpha: bool = False  # every session renders RGBA, for the overlay page (else only those that ask)
 
     @property
     def uses_tls(self) -> bool:

@@ -26,7 +26,7 @@ from aiohttp import web
 from posetalk.engine import Output, Session
 from posetalk.models.errors import AudioInputError, InputError, SessionClosedError, SignalingError
 from posetalk.models.face.params import BLENDSHAPE_NAMES
-from posetalk.streaming.tracks import SessionMedia
+from posetalk.streaming.tracks import SessionMedia, pack_matte
 
 if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
@@ -80,8 +80,11 @@ def pcm16(samples: np.ndarray) -> np.ndarray:
 
 
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """VIDEO_TAG + the JPEG of an RGB frame, or of an RGBA frame packed as ``pack_matte``."""
     import cv2
 
+    if image.shape[2] == 4:
+        image = pack_matte(image)
     ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
     return VIDEO_TAG + (data.tobytes() if ok else b"")
 
@@ -90,12 +93,16 @@ class Peer:
     """A session and what serves it; see the module docstring."""
 
     def __init__(self, transport: str, session: Session, media: SessionMedia,
-                 on_close: Callable[[Peer, str], Awaitable[None]]) -> None:  # fmt: skip
+                 on_close: Callable[[Peer, str], Awaitable[None]], *, alpha: bool = False) -> None:  # fmt: skip
         self.key = secrets.token_urlsafe(16)  # unguessable: it addresses the session in URLs
         self.transport = transport  # "webrtc" or "websocket"
         self.session = session
         self.media = media
+        self.alpha = alpha  # the session renders RGBA (the person on a transparent background)
         self.pc: RTCPeerConnection | None = None
+        # Watchers (POST /watch, the overlay page): their peer connections, each with its own media
+        # (a sink of this peer's), released with the peer.
+        self.viewers: dict[RTCPeerConnection, SessionMedia] = {}
         self.sockets: set[web.WebSocketResponse] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
@@ -121,6 +128,8 @@ class Peer:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.media.close()
         await self.session.close()
+        for pc in list(self.viewers):
+            await self.drop_viewer(pc)
         if self.pc is not None:
             pc, self.pc = self.pc, None
             pc.remove_all_listeners()
@@ -129,6 +138,16 @@ class Peer:
             await ws.close(code=1000, message=reason[:120].encode())
         self.sockets.clear()
         await self._on_close(self, reason)
+
+    async def drop_viewer(self, pc: RTCPeerConnection) -> None:
+        media = self.viewers.pop(pc, None)
+        if media is None:
+            return
+        with contextlib.suppress(ValueError):
+            self.media.sinks.remove(media)
+        await media.close()
+        pc.remove_all_listeners()
+        await pc.close()
 
     def control(self, text: str) -> dict[str, Any] | None:
         """Act on one control message; the reply to send, if any. Raises SignalingError."""

@@ -5,21 +5,34 @@ browsers give the page the microphone only on https:// or on localhost).
 Endpoints (every one needs the token when the server has one; see ``ServerConfig``):
 
   GET  /                       the browser client (clients/web)
-  GET  /static/{file}          its script and style
+  GET  /overlay?session=KEY    the overlay page for OBS's Browser Source (clients/web/overlay.html):
+                               watches a session (without ``session``: the newest one, and the next
+                               when it ends) on a transparent background
+  GET  /static/{file}          the pages' scripts and style
   GET  /healthz                {"status": "ok", "sessions": n, "max_sessions": m}
   GET  /metrics                Prometheus text
   GET  /avatars                {"avatars": [ids], "default": "default"}
   POST /avatars                body: the image (raw bytes, or multipart field "image") -> 201 {"id"}
   GET  /avatars/{id}.png       the prepared portrait
-  POST /offer                  {"sdp", "type": "offer", "avatar"?, "prompt"?} -> {"sdp", "type": "answer",
-                               "session": key}: the offer's audio track is the microphone; the answer
-                               sends the avatar's video and the delayed audio
+  POST /offer                  {"sdp", "type": "offer", "avatar"?, "prompt"?, "alpha"?} -> {"sdp", "type":
+                               "answer", "session": key}: the offer's audio track is the microphone;
+                               the answer sends the avatar's video and the delayed audio
+  POST /watch                  {"sdp", "type": "offer", "session"?} -> {"sdp", "type": "answer",
+                               "session": key, "alpha": bool}: one more receiver of a running
+                               session's video and audio (the newest session when none is named; 404
+                               when there is none); an alpha session's pictures come packed, colour
+                               left and matte right (tracks.pack_matte)
   GET  /ws?session=KEY         WebSocket controlling a WebRTC session
-  GET  /ws?avatar=ID&rate=16000&video=jpeg&audio=1|48000&motion=1&prompt=...
+  GET  /ws?avatar=ID&rate=16000&video=jpeg&audio=1|48000&motion=1&alpha=0|1&prompt=...
                                WebSocket session for integrations without WebRTC: binary messages in
                                are int16 LE mono PCM at ``rate``; out, per frame, a JSON "frame"
                                message and optional binary messages (peers.VIDEO_TAG + JPEG,
-                               peers.AUDIO_TAG + PCM: 16 kHz, or the input's full band at 48 kHz)
+                               peers.AUDIO_TAG + PCM: 16 kHz, or the input's full band at 48 kHz;
+                               with alpha=1 the JPEGs are packed as on /watch)
+
+Sessions opened with alpha (``"alpha": true``, ``alpha=1``, or every session when the server runs
+with ``ServerConfig.alpha``: ``posetalk serve --alpha``) render the person on a transparent
+background; their ordinary video shows it over the portrait's own background, as any session's.
   DELETE /sessions/{key}       end a session now (POST /sessions/{key}/close for sendBeacon)
 
 Control messages (JSON text, both kinds of WebSocket): {"type": "prompt", "text"}, {"type":
@@ -86,7 +99,14 @@ from posetalk.streaming.tracks import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-STATIC = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html"}
+STATIC = {
+    "app.js": "text/javascript",
+    "style.css": "text/css",
+    "index.html": "text/html",
+    "net.js": "text/javascript",
+    "overlay.js": "text/javascript",
+    "overlay.html": "text/html",
+}
 MAX_OFFER_BYTES = 256 * 1024
 
 
@@ -111,13 +131,21 @@ class Server:
 
     @property
     def url(self) -> str:
+        return self._address("")
+
+    @property
+    def overlay_url(self) -> str:
+        """The overlay page (OBS's Browser Source): the newest session, on a transparent background."""
+        return self._address("overlay")
+
+    def _address(self, path: str) -> str:
         host = self.config.host
         if host in ("0.0.0.0", "::", ""):
             host = socket.gethostname()
         host = f"[{host}]" if ":" in host else host
         query = f"?token={self.config.token}" if self.config.token else ""
         scheme = "https" if self.config.uses_tls else "http"
-        return f"{scheme}://{host}:{self.port}/{query}"
+        return f"{scheme}://{host}:{self.port}/{path}{query}"
 
     async def start(self) -> None:
         c = self.config
@@ -165,6 +193,7 @@ class Server:
         app = web.Application(client_max_size=self.config.limits.max_bytes, middlewares=[self._errors, self._guard])
         r = app.router
         r.add_get("/", self._index)
+        r.add_get("/overlay", self._overlay)
         r.add_get("/static/{name}", self._static)
         r.add_get("/healthz", self._healthz)
         r.add_get("/metrics", self._metrics)
@@ -172,6 +201,7 @@ class Server:
         r.add_post("/avatars", self._upload)
         r.add_get("/avatars/{id}.png", self._avatar_image)
         r.add_post("/offer", self._offer)
+        r.add_post("/watch", self._watch)
         r.add_get("/ws", self._websocket)
         r.add_delete("/sessions/{key}", self._end_session)
         r.add_post("/sessions/{key}/close", self._end_session)
@@ -224,6 +254,9 @@ class Server:
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         return await self._static_file("index.html")
+
+    async def _overlay(self, request: web.Request) -> web.StreamResponse:
+        return await self._static_file("overlay.html")
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
         return await self._static_file(request.match_info["name"])
@@ -287,13 +320,14 @@ class Server:
 
     # -- sessions --------------------------------------------------------------------------------
 
-    async def _open(self, transport: str, avatar_id: str, prompt: str) -> Peer:
+    async def _open(self, transport: str, avatar_id: str, prompt: str, alpha: bool) -> Peer:
         avatar = self.avatars.get(avatar_id)
         if len(self.peers) >= self.config.max_sessions:  # the engine's own limit backs this one up
             raise SessionLimitError(f"session limit reached: {len(self.peers)} sessions are running")
-        session = await self.engine.open_session(avatar, prompt=prompt)
+        alpha = alpha or self.config.alpha
+        session = await self.engine.open_session(avatar, prompt=prompt, alpha=alpha)
         media = SessionMedia(session, self.engine.clock, margin=self.config.margin_ms / 1000.0)
-        peer = Peer(transport, session, media, self._closed)
+        peer = Peer(transport, session, media, self._closed, alpha=alpha)
 
         def tap(out: Output) -> None:
             for observer in list(self.taps):
@@ -324,25 +358,49 @@ class Server:
             "sessions": len(self.peers), "prompt": peer.session.prompt,
         }  # fmt: skip
 
-    async def _offer(self, request: web.Request) -> web.StreamResponse:
+    async def _offer_body(self, request: web.Request) -> tuple[dict[str, Any], str]:
+        """The JSON body of an SDP offer and its SDP, checked (as far as loopback-only ICE)."""
         if request.content_length is not None and request.content_length > MAX_OFFER_BYTES:
             raise web.HTTPRequestEntityTooLarge(MAX_OFFER_BYTES, request.content_length)
         body = await json_body(request)
         sdp, kind = body.get("sdp"), body.get("type")
         if not isinstance(sdp, str) or kind != "offer":
             raise SignalingError('expected {"sdp": "<SDP offer>", "type": "offer"}')
-        avatar_id = body.get("avatar") or DEFAULT
-        if not isinstance(avatar_id, str):
-            raise SignalingError("avatar must be a string id")
-        prompt = check_prompt(body.get("prompt", ""))
         if "video" not in offer_kinds(sdp):
             raise SignalingError("the offer must receive video: add a video transceiver (direction recvonly)")
         if self.config.ice == "loopback":
             sdp, kept = ice.loopback_only(sdp)
             if kept == 0:
                 raise SignalingError("the offer has no loopback ICE candidate; this server only talks to 127.0.0.1")
+        return body, sdp
+
+    @staticmethod
+    async def _answer(pc: RTCPeerConnection, sdp: str, media: SessionMedia, *, matte: bool) -> dict[str, Any]:
+        """Answer ``sdp`` on ``pc`` with ``media``'s video and audio tracks."""
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            for t in pc.getTransceivers():
+                if t.kind == "video":
+                    pc.addTrack(SessionVideoTrack(media, matte=matte))
+                elif t.kind == "audio":
+                    pc.addTrack(SessionAudioTrack(media))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # whatever aiortc raises on an offer it cannot use: the client's fault
+            raise SignalingError(f"the SDP offer cannot be used: {exc}") from None
+        local = pc.localDescription
+        return {"sdp": local.sdp, "type": local.type}
+
+    async def _offer(self, request: web.Request) -> web.StreamResponse:
+        body, sdp = await self._offer_body(request)
+        avatar_id = body.get("avatar") or DEFAULT
+        if not isinstance(avatar_id, str):
+            raise SignalingError("avatar must be a string id")
+        prompt = check_prompt(body.get("prompt", ""))
+        alpha = body.get("alpha", False)
+        if not isinstance(alpha, bool):
+            raise SignalingError("alpha must be true or false")
         self.avatars.get(avatar_id)  # 404 before a session is opened
-        peer = await self._open("webrtc", avatar_id, prompt)
+        peer = await self._open("webrtc", avatar_id, prompt, alpha)
         pc = RTCPeerConnection()
         peer.pc = pc
 
@@ -357,21 +415,40 @@ class Server:
                 await peer.close(f"peer connection {pc.connectionState}")
 
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-            for t in pc.getTransceivers():
-                if t.kind == "video":
-                    pc.addTrack(SessionVideoTrack(peer.media))
-                elif t.kind == "audio":
-                    pc.addTrack(SessionAudioTrack(peer.media))
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(answer)
-        except Exception as exc:  # whatever aiortc raises on an offer it cannot use: the client's fault
+            answer = await self._answer(pc, sdp, peer.media, matte=False)
+        except SignalingError:
             await peer.close("malformed offer")
-            raise SignalingError(f"the SDP offer cannot be used: {exc}") from None
+            raise
         peer.spawn(self._connect_deadline(peer), "connect-deadline")
-        local = pc.localDescription
-        return web.json_response({"sdp": local.sdp, "type": local.type, "session": peer.key,
+        return web.json_response({**answer, "session": peer.key,
                                   "latency_ms": self.engine.latency_ms + self.config.margin_ms})  # fmt: skip
+
+    async def _watch(self, request: web.Request) -> web.StreamResponse:
+        body, sdp = await self._offer_body(request)
+        key = body.get("session")
+        if key is not None and not isinstance(key, str):
+            raise SignalingError("session must be a session key (a string)")
+        live = [p for p in self.peers.values() if not p.closed]
+        peer = self.peers.get(key) if key else (live[-1] if live else None)  # dicts keep opening order
+        if peer is None or peer.closed:
+            raise web.HTTPNotFound(text="no such session (it may have ended)" if key else "no session is running")
+        media = SessionMedia(peer.session, self.engine.clock, margin=self.config.margin_ms / 1000.0)
+        pc = RTCPeerConnection()
+        peer.viewers[pc] = media
+        peer.media.sinks.append(media)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await peer.drop_viewer(pc)
+
+        try:
+            answer = await self._answer(pc, sdp, media, matte=True)
+        except SignalingError:
+            await peer.drop_viewer(pc)
+            raise
+        self.counters["viewers_opened"] += 1
+        return web.json_response({**answer, "session": peer.key, "alpha": peer.alpha})
 
     async def _listen(self, peer: Peer, track: Any) -> None:
         """The peer's microphone into its session; a microphone gone quiet means the peer vanished
@@ -408,7 +485,8 @@ class Server:
             options = FrameOptions(motion=flag(q, "motion", True), video=q.get("video", "none") == "jpeg", audio=audio)
             if q.get("video", "none") not in ("none", "jpeg"):
                 raise SignalingError("video must be none or jpeg")
-            peer = await self._open("websocket", q.get("avatar") or DEFAULT, check_prompt(q.get("prompt", "")))
+            peer = await self._open("websocket", q.get("avatar") or DEFAULT, check_prompt(q.get("prompt", "")),
+                                    flag(q, "alpha", False))  # fmt: skip
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=2**20)
         try:
             await ws.prepare(request)

@@ -83,6 +83,7 @@ class SessionMedia:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """Consume the session's frames (the session's own media; a viewer's is fed as a sink)."""
         if self._task is None:
             self._task = asyncio.create_task(self._pump(), name=f"posetalk-media-{self.session.id}")
 
@@ -108,6 +109,14 @@ class SessionMedia:
                 log.exception("session %s: a sink failed; removing it", self.session.id)
                 self.sinks.remove(sink)
         self._notify()
+
+    def __call__(self, out: Output) -> None:
+        """As a sink of another ``SessionMedia`` (a viewer of the same session): its frames."""
+        self.put(out)
+
+    def clear(self) -> None:
+        """As a sink: the session was interrupted."""
+        self.interrupt()
 
     def interrupt(self) -> None:
         """Barge-in, after ``Session.interrupt``: what the engine already published but has not
@@ -176,14 +185,39 @@ class SessionMedia:
             self._task = None
 
 
+def pack_matte(rgba: np.ndarray) -> np.ndarray:
+    """An RGBA frame (h, w, 4) as an opaque (h, 2w, 3) picture a video codec carries: the colour on
+    the left, the matte as grey on the right (the overlay page puts them back together)."""
+    h, w = rgba.shape[:2]
+    out = np.empty((h, 2 * w, 3), np.uint8)
+    out[:, :w] = rgba[..., :3]
+    out[:, w:] = rgba[..., 3:4]
+    return out
+
+
+def flatten(rgba: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """An RGBA frame composited over the portrait's background plate: the picture a session without
+    alpha shows."""
+    import cv2
+
+    a = rgba[..., 3].astype(np.float32) * (1 / 255)
+    mixed: np.ndarray = cv2.blendLinear(np.ascontiguousarray(rgba[..., :3]), plate, a, 1 - a)
+    return mixed
+
+
 class SessionVideoTrack(MediaStreamTrack):
-    """The avatar's video, 25 fps, RTP timestamp 3600 per frame of the session."""
+    """The avatar's video, 25 fps, RTP timestamp 3600 per frame of the session.
+
+    A session that renders RGBA (opened with alpha) sends ``pack_matte`` pictures to a track made
+    with ``matte=True`` (the overlay page's) and pictures flattened over the portrait's background
+    to the others (the ordinary page looks the same either way)."""
 
     kind = "video"
 
-    def __init__(self, media: SessionMedia) -> None:
+    def __init__(self, media: SessionMedia, *, matte: bool = False) -> None:
         super().__init__()
         self._media = media
+        self._matte = matte
         self._slot: int | None = None
         self._black: np.ndarray | None = None
 
@@ -200,6 +234,9 @@ class SessionVideoTrack(MediaStreamTrack):
             size = m.session.avatar.image.shape[0] if m.session.avatar is not None else 64
             self._black = self._black if self._black is not None else np.zeros((size, size, 3), np.uint8)
             image = self._black
+        elif image.shape[2] == 4:
+            avatar = m.session.avatar
+            image = pack_matte(image) if self._matte or avatar is None else flatten(image, avatar.plate)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         frame.pts = slot * VIDEO_TICKS
         frame.time_base = VIDEO_TIME_BASE
@@ -314,5 +351,5 @@ def media_stats(media: SessionMedia) -> dict[str, Any]:
     }
 
 
-__all__ = ["MicrophoneIdleError", "SessionAudioTrack", "SessionMedia", "SessionVideoTrack", "Sink", "frame_pcm",
-           "media_stats", "pump_microphone"]  # fmt: skip
+__all__ = ["MicrophoneIdleError", "SessionAudioTrack", "SessionMedia", "SessionVideoTrack", "Sink", "flatten",
+           "frame_pcm", "media_stats", "pack_matte", "pump_microphone"]  # fmt: skip

@@ -66,6 +66,11 @@ class ServerThread:
         return self.server.url
 
     @property
+    def overlay(self) -> str:
+        assert self.server is not None
+        return self.server.overlay_url
+
+    @property
     def base(self) -> str:
         return self.url.split("?")[0]
 

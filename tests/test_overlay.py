@@ -1,6 +1,7 @@
 """Overlays for live streams: the person alone on a transparent background (`--alpha`), written as
 VP9 with alpha (.webm) or ProRes 4444 (.mov); decoded alpha ~0 on the background and ~255 on the
-face; composited over the portrait's own background plate it is the normal frame."""
+face; composited over the portrait's own background plate it is the normal frame. (The live
+overlay page: tests/test_streaming_browser.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from posetalk.clients.cli import main
 from posetalk.models.render import make_renderer
+from posetalk.streaming.tracks import flatten, pack_matte
 from posetalk.tests.conftest import psnr, random_motion
 
 
@@ -26,12 +28,16 @@ def _decode_rgba(path: Path) -> np.ndarray:
 
 
 def test_rgba_over_the_plate_is_the_frame(avatar: Any) -> None:
+    """What an alpha session's ordinary video shows (tracks.flatten) is the normal frame; what the
+    overlay page receives (tracks.pack_matte) is the colour and the matte side by side."""
     r = make_renderer(avatar, "cpu")
     for pose, gaze, expr in zip(*random_motion(avatar, 4, seed=3), strict=True):
-        rgba = r.render_rgba(pose, gaze, expr).astype(np.float32)
-        a = rgba[..., 3:] / 255.0
-        over = np.clip(rgba[..., :3] * a + avatar.plate * (1 - a) + 0.5, 0, 255).astype(np.uint8)
-        assert psnr(over, r.render_frame(pose, gaze, expr)) > 40
+        rgba = r.render_rgba(pose, gaze, expr)
+        assert psnr(flatten(rgba, avatar.plate), r.render_frame(pose, gaze, expr)) > 40
+        packed = pack_matte(rgba)
+        w = rgba.shape[1]
+        assert packed.shape == (rgba.shape[0], 2 * w, 3)
+        assert np.array_equal(packed[:, :w], rgba[..., :3]) and np.array_equal(packed[:, w:, 1], rgba[..., 3])
 
 
 @pytest.mark.parametrize("suffix", [".webm", ".mov"])

@@ -12,7 +12,7 @@ import contextlib
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,39 @@ async def launch(url: str, wav: Path, profile: Path) -> tuple[asyncio.subprocess
     raise RuntimeError("chromium did not start its DevTools endpoint")
 
 
+@contextlib.asynccontextmanager
+async def open_page(url: str, base: str, wav: Path, profile: Path, ready: str) -> AsyncIterator[DevTools]:
+    """Chromium showing ``url``, driven over DevTools, once the page has loaded and the script
+    object ``ready`` exists; the browser is stopped on the way out."""
+    proc, port = await launch(url, wav, profile)
+    try:
+        async with aiohttp.ClientSession() as http:
+            page = None
+            for _ in range(100):
+                async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
+                    targets = await resp.json()
+                page = next((t for t in targets if t["type"] == "page" and t["url"].startswith(base)), None)
+                if page:
+                    break
+                await asyncio.sleep(0.1)
+            assert page is not None, "the page did not open"
+            async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=2**26) as ws:
+                cdp = DevTools(ws)
+                for _ in range(200):
+                    if await cdp.js(f"document.readyState === 'complete' && typeof {ready} === 'object'"):
+                        break
+                    await asyncio.sleep(0.1)
+                yield cdp
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
 async def upload(cdp: DevTools, path: Path) -> dict[str, Any]:
     """Choose ``path`` in the page's file input, as a person would, and wait for the outcome."""
     await cdp.js("document.getElementById('error').textContent = ''")
@@ -122,48 +155,23 @@ def test_the_page_in_headless_chromium_receives_the_avatar(srv: ServerThread, sp
     cv2.imwrite(str(face), astronaut[..., ::-1])
 
     async def run() -> tuple[list[dict[str, Any]], dict[str, Any], bytes, list[dict[str, Any]]]:
-        proc, port = await launch(srv.url, wav, tmp_path / "profile")
-        try:
-            async with aiohttp.ClientSession() as http:
-                page = None
-                for _ in range(100):
-                    async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
-                        targets = await resp.json()
-                    page = next((t for t in targets if t["type"] == "page" and t["url"].startswith(srv.base)), None)
-                    if page:
-                        break
-                    await asyncio.sleep(0.1)
-                assert page is not None, "the page did not open"
-                async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=2**26) as ws:
-                    cdp = DevTools(ws)
-                    for _ in range(200):
-                        if await cdp.js("document.readyState === 'complete' && typeof window.posetalk === 'object'"):
-                            break
-                        await asyncio.sleep(0.1)
-                    await cdp.js("window.posetalk.start()")
-                    snaps = []
-                    deadline = time.monotonic() + 60
-                    while time.monotonic() < deadline:
-                        await asyncio.sleep(0.5)
-                        snaps.append(await cdp.js("window.posetalk.snapshot()"))
-                        if snaps[-1]["framesDecoded"] >= 100 and snaps[-1]["server"]:
-                            break
-                    await cdp.js(SET_PROMPT_JS)  # typed into the page's prompt box and submitted
-                    await asyncio.sleep(1.5)
-                    snaps.append(await cdp.js("window.posetalk.snapshot()"))
-                    picture = await cdp.js(PICTURE_JS)
-                    shot = await cdp.call("Page.captureScreenshot", format="png")
-                    await cdp.js("window.posetalk.stop()")
-                    uploads = [await upload(cdp, path) for path in (blank, face)]  # through the file input
-                    return snaps, picture, base64.b64decode(shot["data"]), uploads
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        async with open_page(srv.url, srv.base, wav, tmp_path / "profile", "window.posetalk") as cdp:
+            await cdp.js("window.posetalk.start()")
+            snaps = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                snaps.append(await cdp.js("window.posetalk.snapshot()"))
+                if snaps[-1]["framesDecoded"] >= 100 and snaps[-1]["server"]:
+                    break
+            await cdp.js(SET_PROMPT_JS)  # typed into the page's prompt box and submitted
+            await asyncio.sleep(1.5)
+            snaps.append(await cdp.js("window.posetalk.snapshot()"))
+            picture = await cdp.js(PICTURE_JS)
+            shot = await cdp.call("Page.captureScreenshot", format="png")
+            await cdp.js("window.posetalk.stop()")
+            uploads = [await upload(cdp, path) for path in (blank, face)]  # through the file input
+            return snaps, picture, base64.b64decode(shot["data"]), uploads
 
     snaps, picture, png, uploads = asyncio.run(run())
     srv.server.taps.clear()
@@ -210,3 +218,76 @@ PICTURE_JS = """(() => {
   const mean = s / n;
   return { mean, std: Math.sqrt(s2 / n - mean * mean) };
 })()"""
+
+
+CHECKERBOARD_JS = """(() => {
+  // What OBS puts under a Browser Source: here a black-and-white checkerboard behind the page.
+  document.documentElement.style.background = 'repeating-conic-gradient(#000 0 25%, #fff 0 50%) 0 0 / 24px 24px';
+  const c = document.getElementById('overlay');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const alpha = (x0, y0, x1, y1) => {
+    let s = 0, n = 0;
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) { s += d[(y * c.width + x) * 4 + 3]; n++; }
+    return s / n;
+  };
+  const w = c.width, h = c.height, k = Math.round(w / 14);
+  return { corners: [alpha(0, 0, k, k), alpha(w - k, 0, w, k)],
+           face: alpha(Math.round(0.4 * w), Math.round(0.4 * h), Math.round(0.6 * w), Math.round(0.6 * h)) };
+})()"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (scripts/setup installs Debian's chromium)")
+def test_the_overlay_page_shows_the_scene_around_the_avatar(srv: ServerThread, spoken: np.ndarray,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    """/overlay, as OBS's Browser Source loads it, watches the newest session (here a voice agent's
+    WebSocket session with alpha=1); over a checkerboard the screenshot shows the checkerboard
+    around the person and the face in the middle."""
+    wav = tmp_path / "silence.wav"
+    write_wav(wav, np.zeros(16000, np.float32))
+    speech = np.concatenate([spoken, spoken])
+
+    async def agent(http: aiohttp.ClientSession, started: asyncio.Event) -> None:
+        async with http.ws_connect(srv.base + "ws", params={"alpha": "1", "motion": "0"}) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+            started.set()
+            t0 = time.monotonic()
+            for i in range(0, len(speech), 320):  # in real time, as a voice agent's TTS arrives
+                await ws.send_bytes((np.clip(speech[i : i + 320], -1, 1) * 32767).astype("<i2").tobytes())
+                await asyncio.sleep(max(0.0, t0 + (i + 320) / 16000 - time.monotonic()))
+
+    async def run() -> tuple[list[dict[str, Any]], dict[str, Any], bytes, dict[str, Any]]:
+        async with aiohttp.ClientSession() as http, open_page(srv.overlay, srv.base, wav, tmp_path / "profile",
+                                                              "window.posetalkOverlay") as cdp:  # fmt: skip
+            snaps = [await cdp.js("window.posetalkOverlay.snapshot()")]  # nothing to watch yet
+            started = asyncio.Event()
+            talking = asyncio.create_task(agent(http, started))
+            await started.wait()
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and snaps[-1]["drawn"] < 75:
+                await asyncio.sleep(0.5)
+                snaps.append(await cdp.js("window.posetalkOverlay.snapshot()"))
+            measured = await cdp.js(CHECKERBOARD_JS)
+            await asyncio.sleep(0.3)
+            shot = await cdp.call("Page.captureScreenshot", format="png")
+            talking.cancel()
+            await asyncio.gather(talking, return_exceptions=True)
+            await asyncio.sleep(2.5)  # the session ended with its socket: the page goes back to waiting
+            after = await cdp.js("window.posetalkOverlay.snapshot()")
+            return snaps, measured, base64.b64decode(shot["data"]), after
+
+    snaps, measured, png, after = asyncio.run(run())
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "overlay_page.png").write_bytes(png)
+    first, last = snaps[0], snaps[-1]
+    assert first["session"] is None and first["drawn"] == 0
+    assert last["error"] == "" and last["alpha"] is True and last["drawn"] >= 75, last
+    assert (last["width"], last["height"], last["videoWidth"]) == (160, 160, 320)  # packed in, unpacked out
+    assert max(measured["corners"]) < 10 and measured["face"] > 245, measured
+    shot = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).astype(float)
+    h, w = shot.shape[:2]
+    corner = shot[: h // 12, : w // 12].mean(2)
+    assert (corner < 30).mean() > 0.3 and (corner > 225).mean() > 0.3  # the checkerboard shows through
+    face = shot[int(0.42 * h) : int(0.58 * h), int(0.42 * w) : int(0.58 * w)].mean(2)
+    assert ((face < 30) | (face > 225)).mean() < 0.2  # the face covers it
+    assert after["session"] is None and after["connection"] == "none"
+    assert srv.server is not None and not srv.server.peers

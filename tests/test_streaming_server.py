@@ -140,13 +140,22 @@ def test_malformed_offers_get_400_with_a_reason(srv: ServerThread) -> None:
             {"json": {"sdp": good, "type": "offer", "prompt": 7}},
             {"json": {"sdp": good, "type": "offer", "prompt": "x" * 600}},
             {"json": {"sdp": good, "type": "offer", "avatar": ["a"]}},
+            {"json": {"sdp": good, "type": "offer", "alpha": "yes"}},
         ]  # fmt: skip
         return [((r := await fetch("POST", url, **kw))[0], r[1]["error"]) for kw in cases]
 
     answers = arun(run())
-    assert [s for s, _ in answers] == [400] * 10
+    assert [s for s, _ in answers] == [400] * 11
     reasons = " | ".join(e for _, e in answers)
-    for words in ("invalid JSON", "JSON object", '"type": "offer"', "v=0", "must receive video", "prompt is 600"):
+    for words in (
+        "invalid JSON",
+        "JSON object",
+        '"type": "offer"',
+        "v=0",
+        "must receive video",
+        "prompt is 600",
+        "alpha must be true or false",
+    ):
         assert words in reasons
     assert sessions(srv) == 0  # nothing was left open
 
@@ -161,10 +170,13 @@ def test_unknown_avatars_and_sessions_are_404(srv: ServerThread) -> None:
             await fetch("GET", srv.base + "ws", params={"avatar": "nobody"}),
             await fetch("GET", srv.base + "ws", params={"session": "nosuchsession"}),
             await fetch("DELETE", srv.base + "sessions/nosuchsession"),
+            await fetch("POST", srv.base + "watch", json={"sdp": sdp, "type": "offer", "session": "nosuchsession"}),
+            await fetch("POST", srv.base + "watch", json={"sdp": sdp, "type": "offer"}),  # nothing running
         ]
 
     answers = arun(run())
-    assert [s for s, _ in answers] == [404] * 5
+    assert [s for s, _ in answers] == [404] * 7
+    assert "no session is running" in answers[-1][1]["error"]
     assert "no avatar 'nobody'" in answers[0][1]["error"]
     assert sessions(srv) == 0
 
@@ -382,10 +394,35 @@ def test_a_websocket_session_streams_motion_pictures_and_sound(srv: ServerThread
 def test_bad_websocket_parameters_are_400(srv: ServerThread) -> None:
     async def run() -> list[int]:
         base = srv.base + "ws"
-        return [(await fetch("GET", base, params=p))[0]
-                for p in ({"rate": "fast"}, {"rate": "7"}, {"video": "gif"}, {"audio": "maybe"})]  # fmt: skip
+        bad = ({"rate": "fast"}, {"rate": "7"}, {"video": "gif"}, {"audio": "maybe"}, {"alpha": "2"})
+        return [(await fetch("GET", base, params=p))[0] for p in bad]
 
-    assert arun(run()) == [400, 400, 400, 400]
+    assert arun(run()) == [400] * 5
+
+
+def test_an_alpha_session_sends_the_matte_beside_the_picture(srv: ServerThread) -> None:
+    """alpha=1: each JPEG is the colour (left) and the person matte as grey (right): ~0 around the
+    person, ~255 on the face."""
+
+    async def run() -> list[bytes]:
+        pictures: list[bytes] = []
+        params = {"video": "jpeg", "motion": "0", "alpha": "1"}
+        async with aiohttp.ClientSession() as http, http.ws_connect(srv.base + "ws", params=params) as ws:
+            assert (await ws.receive_json())["type"] == "ready"
+            await ws.send_bytes(pcm16(buzz(0.5)))
+            while len(pictures) < 5:
+                msg = await ws.receive(timeout=10)
+                if msg.type == aiohttp.WSMsgType.BINARY and msg.data[:1] == VIDEO_TAG:
+                    pictures.append(msg.data[1:])
+        return pictures
+
+    image = cv2.imdecode(np.frombuffer(arun(run())[-1], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert image.shape == (160, 320, 3)
+    matte = image[:, 160:, 1].astype(float)
+    assert matte[:12, :12].mean() < 10 and matte[:12, -12:].mean() < 10  # the top corners: background
+    assert matte[60:100, 60:100].mean() > 245  # the face
+    colour = image[:, :160]
+    assert colour[60:100, 60:100].std() > 10  # a face there, not a flat fill
 
 
 # -- plain endpoints ---------------------------------------------------------------------------

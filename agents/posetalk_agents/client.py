@@ -35,12 +35,12 @@ class PosetalkError(Exception):
 @dataclass
 class AvatarFrame:
     """One frame of the avatar: ``index`` (25 a second from the session's start), ``pts`` (its
-    first audio sample, 16 kHz), ``image`` (H, W, 3) uint8 RGB, ``audio`` (1920,) int16 mono at
-    48 kHz (the pushed speech of this frame, delayed with it), the voice gate's ``speaking`` and
-    ``end_of_speech``, the ARKit ``expression`` and head ``pose`` it shows, what made its mouth
-    (``lips``: "audio", or "text" where words pushed with the speech were used), and where it
-    lies in a reply: ``in_reply`` from the reply's first sound up to the frame that ends it (its
-    audio is the reply's), ``reply_ended`` on that ending frame."""
+    first audio sample, 16 kHz), ``image`` (H, W, 3) uint8 RGB (RGBA (H, W, 4) with ``alpha``),
+    ``audio`` (1920,) int16 mono at 48 kHz (the pushed speech of this frame, delayed with it), the
+    voice gate's ``speaking`` and ``end_of_speech``, the ARKit ``expression`` and head ``pose`` it
+    shows, what made its mouth (``lips``: "audio", or "text" where words pushed with the speech
+    were used), and where it lies in a reply: ``in_reply`` from the reply's first sound up to the
+    frame that ends it (its audio is the reply's), ``reply_ended`` on that ending frame."""
 
     index: int
     pts: int
@@ -58,11 +58,14 @@ class AvatarFrame:
 class PosetalkClient:
     """One avatar session on a posetalk server. ``url``: what `posetalk serve` prints;
     ``avatar``: a portrait id on the server (its default when None); ``token``: for a server
-    off loopback; ``jpeg``: pictures as JPEG (what the server sends; decoded here)."""
+    off loopback; ``alpha``: pictures (H, W, 4) RGBA, the person on a transparent background (the
+    server packs the matte beside the colour; unpacked here), and the session shows on the server's
+    /overlay page with its matte."""
 
     def __init__(self, url: str, *, avatar: str | None = None, prompt: str = "", token: str | None = None,
-                 input_rate: int = 16000) -> None:  # fmt: skip
+                 input_rate: int = 16000, alpha: bool = False) -> None:  # fmt: skip
         self.url = url.rstrip("/") + "/"
+        self.alpha = alpha
         self.avatar, self.prompt, self.token = avatar, prompt, token
         self.input_rate = input_rate  # the rate push_audio's bytes are taken at when none is given
         self.session: str | None = None
@@ -79,7 +82,8 @@ class PosetalkClient:
     async def connect(self) -> PosetalkClient:
         import aiohttp
 
-        params = {"rate": str(self.input_rate), "video": "jpeg", "audio": str(OUT_RATE), "motion": "1"}
+        params = {"rate": str(self.input_rate), "video": "jpeg", "audio": str(OUT_RATE), "motion": "1",
+                  "alpha": "1" if self.alpha else "0"}  # fmt: skip
         if self.avatar:
             params["avatar"] = self.avatar
         if self.prompt:
@@ -220,6 +224,9 @@ class PosetalkClient:
                     tag, body = msg.data[:1], msg.data[1:]
                     if tag == VIDEO_TAG:
                         picture = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+                        if self.alpha:  # colour | matte, side by side
+                            w = picture.shape[1] // 2
+                            picture = np.dstack([picture[:, :w], picture[:, w:, 1]])
                     elif tag == AUDIO_TAG:  # the last message of a frame
                         if epoch == self._epoch and picture is not None:
                             audio, ended = np.frombuffer(body, "<i2").copy(), pending["end_of_speech"]

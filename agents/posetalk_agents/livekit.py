@@ -55,7 +55,8 @@ class PosetalkVideoGenerator(VideoGenerator):
     async def _stream(self) -> AsyncIterator[rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd]:
         async for f in self.client.frames():
             h, w = f.image.shape[:2]
-            yield rtc.VideoFrame(w, h, rtc.VideoBufferType.RGB24, f.image.tobytes())
+            kind = rtc.VideoBufferType.RGBA if f.image.shape[2] == 4 else rtc.VideoBufferType.RGB24
+            yield rtc.VideoFrame(w, h, kind, f.image.tobytes())
             if f.in_reply:
                 yield rtc.AudioFrame(f.audio.tobytes(), OUT_RATE, 1, FRAME_SAMPLES)
             if f.reply_ended and self._segments:

@@ -111,7 +111,8 @@ class PosetalkVideoService(FrameProcessor):
         40 ms of audio right after it (silence while listening would read as the bot talking)."""
         async for f in client.frames():
             h, w = f.image.shape[:2]
-            image = OutputImageRawFrame(image=f.image.tobytes(), size=(w, h), format="RGB")
+            kind = "RGBA" if f.image.shape[2] == 4 else "RGB"
+            image = OutputImageRawFrame(image=f.image.tobytes(), size=(w, h), format=kind)
             image.metadata["posetalk"] = {"index": f.index, "pts": f.pts, "speaking": f.speaking, "lips": f.lips}
             await self.push_frame(image)
             if f.in_reply:

@@ -88,3 +88,17 @@ def test_bad_use_gets_a_clear_error(server_url: str) -> None:
             open_one.push_audio(stereo, 24000, channels=2)
 
     asyncio.run(run())
+
+
+def test_alpha_frames_are_the_person_on_a_transparent_background(server_url: str) -> None:
+    async def run() -> np.ndarray:
+        async with PosetalkClient(server_url, alpha=True) as avatar:
+            avatar.push_audio(speech(0.5, 16000).tobytes(), 16000)
+            async for f in avatar.frames():
+                return f.image
+        raise AssertionError("no frame")
+
+    image = asyncio.run(run())
+    assert image.shape == (160, 160, 4)
+    assert image[:12, :12, 3].mean() < 10 and image[60:100, 60:100, 3].mean() > 245  # background / face
+    assert released(server_url)

@@ -4,24 +4,9 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const token = new URLSearchParams(location.search).get("token");
+  const { withToken, api, iceComplete, control } = window.posetalkNet;
   const state = { pc: null, ws: null, mic: null, session: null, avatar: "default", serverStats: null,
                   error: "", timer: null, last: null, fps: 0, jitterMs: null };
-
-  function withToken(path) {
-    if (!token) return path;
-    return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
-  }
-
-  async function api(path, options = {}) {
-    const headers = Object.assign({}, options.headers || {});
-    if (token) headers["Authorization"] = "Bearer " + token;
-    const resp = await fetch(path, Object.assign({}, options, { headers }));
-    let body = null;
-    try { body = await resp.json(); } catch (e) { body = null; }
-    if (!resp.ok) throw new Error((body && body.error) || resp.status + " " + resp.statusText);
-    return body;
-  }
 
   function showError(message) {
     state.error = message || "";
@@ -67,15 +52,6 @@
   }
 
   // -- the call -------------------------------------------------------------------------------
-
-  function iceComplete(pc, ms) {
-    if (pc.iceGatheringState === "complete") return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => { if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); } };
-      const t = setTimeout(resolve, ms);
-      pc.addEventListener("icegatheringstatechange", done);
-    });
-  }
 
   async function start() {
     if (state.pc) return;
@@ -126,9 +102,7 @@
   }
 
   function openControl() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const base = location.pathname.replace(/[^/]*$/, "");
-    const ws = new WebSocket(scheme + location.host + base + withToken("ws?session=" + encodeURIComponent(state.session)));
+    const ws = control(state.session);
     ws.addEventListener("message", (ev) => {
       const msg = JSON.parse(ev.data);
       if (msg.type === "stats") state.serverStats = msg;
