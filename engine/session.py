@@ -183,6 +183,7 @@ class Session:
         self._on_close = on_close
         self._closed = False
         self._pending_text: tuple[int, str] | None = None  # push_text waiting for its audio
+        self._utterance: int | None = None  # input position where the utterance being pushed began
         self._jobs: list[asyncio.Future[None]] = []  # alignments and prompt encodings under way
         self._prompt_serial = 0
         self._aligner = aligner or Aligner()  # the engine passes its own; a lone session gets one
@@ -222,6 +223,8 @@ class Session:
         (resampled to 16 kHz). Raises AudioInputError for unusable PCM (nothing is queued then)."""
         self._check_open()
         t0 = time.perf_counter()
+        if self._utterance is None:
+            self._utterance = self.input.ring.written
         self.input.push(pcm, sample_rate, self._clock.now(), channels)
         if self._stats is not None:
             self._stats.record("input", time.perf_counter() - t0)
@@ -231,21 +234,32 @@ class Session:
         audio), then the session listens; the frame after it has ``end_of_speech``."""
         self._check_open()
         self.input.flush(self._clock.now())
+        self._utterance = None
         self._align_pending()
 
-    def push_words(self, words: object) -> None:
+    def push_words(self, words: object, *, in_utterance: bool = False) -> None:
         """The words of the audio pushed next, timed: ``[(word, start_s, end_s), ...]`` (or
         ``Word``s), seconds from that audio's first sample, as TTS services report them. The
         mouth takes their shapes from the first frame they cover; once their audio is complete
         they are aligned like ``push_text``, and stretches the audio does not say go back to
-        audio-only lips. Raises InputError for unusable words (nothing changes then)."""
+        audio-only lips.
+
+        ``in_utterance``: the times count from the first sample of the utterance being pushed
+        (since the last ``flush`` or ``interrupt``) instead, for words that come while their
+        audio is already streaming in, as word-timestamp TTS services send them; pushed again,
+        they replace those pushed before for the same utterance (send all of its words so far
+        each time). Raises InputError for unusable words (nothing changes then)."""
         self._check_open()
         ws = _words(words)
+        origin = self.input.ring.written
+        if in_utterance and self._utterance is not None:
+            origin = self._utterance
         self._aligner.warm()
         phones = W.phones_from_words(ws, ws[-1].end)
-        self._align_pending()
-        self.pipeline.words.add(self.input.ring.written, phones)
-        self._pending_text = (self.input.ring.written, " ".join(w.text for w in ws))  # checked once heard
+        if self._pending_text is None or self._pending_text[0] != origin:
+            self._align_pending()
+        self.pipeline.words.add(origin, phones)
+        self._pending_text = (origin, " ".join(w.text for w in ws))  # checked once heard
 
     def push_text(self, text: object) -> None:
         """The words of the audio pushed next, untimed (UTF-8 ``str`` or ``bytes``): aligned to
@@ -295,6 +309,7 @@ class Session:
         self._check_open()
         self.input.clear()
         self._pending_text = None
+        self._utterance = None
         self.output.dropped += self.output.clear()
         self.epoch += 1
         self.pending_interrupt = True

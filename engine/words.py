@@ -29,8 +29,8 @@ class LiveWords:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # (origin position, (F, 21) lips from it, (F,) trusted or None: all trusted); the
-        # latest added wins where two cover a frame
+        # (origin position, (F, 21) lips from it, (F,) trusted or None: all trusted), one per
+        # origin (added again: replaced); the latest origin wins where two cover a frame
         self._spans: list[tuple[int, np.ndarray, np.ndarray | None]] = []
 
     def add(self, origin: int, phones: list[Phone], trusted: np.ndarray | None = None) -> None:
@@ -41,6 +41,7 @@ class LiveWords:
             return
         lips = W.text_lips(phones, frames)
         with self._lock:
+            self._spans = [span for span in self._spans if span[0] != origin]
             self._spans.append((origin, lips, trusted))
             self._spans.sort(key=lambda s: s[0])
 

@@ -36,6 +36,9 @@ class ServerConfig:
     key: str | None = None  # PEM private key of ``cert``
     self_signed: bool = False  # serve https:// with a self-signed certificate (streaming.tls)
     alpha: bool = False  # every session renders RGBA, for the overlay page (else only those that ask)
+    # Start the engine's aligner process (known words) with the server, not with the first words a
+    # session sends (~3 s: a voice agent's first reply would get audio-only lips).
+    warm_aligner: bool = True
 
     @property
     def uses_tls(self) -> bool:

@@ -172,11 +172,15 @@ class Peer:
             if kind == "text":  # the words of the audio sent next, untimed
                 self.session.push_text(msg.get("text"))
                 return None
-            if kind == "words":  # the same, timed: [{"word", "start", "end"}, ...] in seconds
+            if kind == "words":  # the same, timed: [{"word", "start", "end"}, ...] in seconds (Session.push_words)
                 items = msg.get("words")
                 if not isinstance(items, list) or not all(isinstance(w, dict) for w in items):
                     raise SignalingError('"words" must be a list of {"word", "start", "end"}')
-                self.session.push_words([(w.get("word"), w.get("start"), w.get("end")) for w in items])
+                in_utterance = msg.get("in_utterance", False)
+                if not isinstance(in_utterance, bool):
+                    raise SignalingError('"in_utterance" must be true or false')
+                words = [(w.get("word"), w.get("start"), w.get("end")) for w in items]
+                self.session.push_words(words, in_utterance=in_utterance)
                 return None
             if kind == "ping":
                 return {"type": "pong"}

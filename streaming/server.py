@@ -37,7 +37,8 @@ background; their ordinary video shows it over the portrait's own background, as
 
 Control messages (JSON text, both kinds of WebSocket): {"type": "prompt", "text"}, {"type":
 "interrupt"}, {"type": "flush"}, {"type": "text", "text"} and {"type": "words", "words": [{"word",
-"start", "end"}]} (the words of the audio sent next: Session.push_text / push_words), {"type":
+"start", "end"}], "in_utterance"?: bool} (the words of the audio sent next, or with in_utterance
+of the utterance being sent since the last flush: Session.push_text / push_words), {"type":
 "stats"}, {"type": "ping"}. The server also sends
 {"type": "stats", ...} every ``stats_interval`` seconds and {"type": "error", "error"} for a bad
 message. HTTP errors are JSON {"error": "..."}: 400 malformed JSON/SDP/parameters, 401 token,
@@ -160,6 +161,8 @@ class Server:
         ice.set_mode(c.ice)
         if self._own_engine:
             await self.engine.start()
+        if c.warm_aligner:
+            self.engine.aligner.warm()
         await self.avatars.add_default(self.config.image)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()

@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 # Small pictures keep the tests fast; the procedural head needs no pose-model weights; media
 # stays on 127.0.0.1 (ICE "loopback"): no test sends a packet to any other address.
-TEST_CONFIG = dict(port=0, size=160, ice="loopback")
+# The aligner process starts with the first words a test sends, not with every test server.
+TEST_CONFIG = dict(port=0, size=160, ice="loopback", warm_aligner=False)
 TEST_ENGINE = dict(head="procedural")
 
 

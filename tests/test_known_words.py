@@ -147,6 +147,17 @@ def test_a_live_session_takes_text_and_words(said: Any, motion_model: MotionMode
             timed.push_words([(w.text, w.start, w.end) for w in words])
             timed.push_audio(pcm, 16000)
             timed.flush()
+            # Words that come while their audio streams in (word-timestamp TTS), timed from the
+            # utterance's first sample, after a previous utterance.
+            streamed = await e.open_session(None)
+            streamed.push_audio(pcm[:8000], 16000)
+            streamed.flush()
+            half = len(pcm) // 2
+            streamed.push_audio(pcm[:half], 16000)
+            streamed.push_words([(w.text, w.start, w.end) for w in words[:2]], in_utterance=True)
+            streamed.push_words([(w.text, w.start, w.end) for w in words], in_utterance=True)  # replaces
+            streamed.push_audio(pcm[half:], 16000)
+            streamed.flush()
             plain = await e.open_session(None)
             for bad in ([("x", 1.0, 0.5)], "not a list", []):
                 with pytest.raises(InputError):
@@ -157,10 +168,10 @@ def test_a_live_session_takes_text_and_words(said: Any, motion_model: MotionMode
             plain.push_audio(pcm, 16000)  # the session goes on, audio-only
             plain.flush()
             await e.advance(len(said.audio) / 16000 + 1.0)
-            return texted.drain(), timed.drain(), plain.drain()
+            return texted.drain(), timed.drain(), streamed.drain()[13:], plain.drain()
 
-    texted, timed, plain = arun(run())
-    for outs in (texted, timed):
+    texted, timed, streamed, plain = arun(run())
+    for outs in (texted, timed, streamed):
         speaking = [o for o in outs if o.speaking and o.expression[:N_MOUTH].any()]
         assert len(speaking) > 40
         assert np.mean([o.lips == "text" for o in speaking]) > 0.7
@@ -182,20 +193,24 @@ def test_the_websocket_text_and_words_messages_reach_the_session() -> None:
                 raise InputError("text is empty")
             calls.append(("text", text))
 
-        def push_words(self, words: Any) -> None:
-            calls.append(("words", words))
+        def push_words(self, words: Any, in_utterance: bool = False) -> None:
+            calls.append(("words", words, in_utterance))
 
     peer = Peer.__new__(Peer)
     peer.session = FakeSession()  # type: ignore[assignment]
     assert peer.control(json.dumps({"type": "text", "text": "Hello there."})) is None
     assert peer.control(json.dumps({"type": "words", "words": [{"word": "hi", "start": 0, "end": 0.3}]})) is None
-    assert calls == [("text", "Hello there."), ("words", [("hi", 0, 0.3)])]
+    assert peer.control(json.dumps({"type": "words", "words": [{"word": "hi", "start": 0, "end": 0.3}],
+                                     "in_utterance": True})) is None  # fmt: skip
+    assert calls == [("text", "Hello there."), ("words", [("hi", 0, 0.3)], False), ("words", [("hi", 0, 0.3)], True)]
     from posetalk.models.errors import SignalingError
 
     with pytest.raises(SignalingError, match="empty"):
         peer.control(json.dumps({"type": "text", "text": ""}))
     with pytest.raises(SignalingError, match="list of"):
         peer.control(json.dumps({"type": "words", "words": "hi"}))
+    with pytest.raises(SignalingError, match="in_utterance"):
+        peer.control(json.dumps({"type": "words", "words": [], "in_utterance": "yes"}))
 
 
 def test_the_motion_command_takes_text_and_timed_words(said: Any, tmp_path: Path, capsys: Any) -> None:

@@ -139,9 +139,13 @@ class PosetalkClient:
         """The words of the audio pushed next (their shapes join the lips once aligned)."""
         self._control({"type": "text", "text": text})
 
-    def push_words(self, words: list[tuple[str, float, float]]) -> None:
-        """The same, timed: (word, start_s, end_s) from the first sample of the audio pushed next."""
-        self._control({"type": "words", "words": [{"word": w, "start": a, "end": b} for w, a, b in words]})
+    def push_words(self, words: list[tuple[str, float, float]], *, in_utterance: bool = False) -> None:
+        """The same, timed: (word, start_s, end_s) from the first sample of the audio pushed next;
+        ``in_utterance``: from the first sample of the utterance being pushed (since the last
+        flush or interrupt), for words that come while their audio streams in; each such push
+        replaces the one before for that utterance (send all its words so far)."""
+        words_json = [{"word": w, "start": a, "end": b} for w, a, b in words]
+        self._control({"type": "words", "words": words_json, "in_utterance": in_utterance})
 
     def flush(self) -> None:
         """The reply is complete: it is shown to its end, then the avatar listens."""

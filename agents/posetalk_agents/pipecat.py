@@ -10,8 +10,13 @@ is the avatar's picture (``OutputImageRawFrame``; its ``metadata["posetalk"]`` s
 index, audio position, voice state and what made its mouth) and the same audio (``OutputAudioRawFrame``, 48
 kHz mono) in step with it, so the transport plays them together. ``TTSStoppedFrame`` ends a reply
 (the server shows it to its end, then the avatar listens); an ``InterruptionFrame`` drops what
-the server holds and what is queued here; ``TTSTextFrame`` text is sent ahead as the words of the
-reply's audio where it arrives before that audio; ``EndFrame`` / ``CancelFrame`` close the session.
+the server holds and what is queued here; ``EndFrame`` / ``CancelFrame`` close the session.
+
+``TTSTextFrame``s are the words of the reply: with timestamps (TTS services with word timestamps
+stamp each word's frame with its play time, ``pts``: pipecat's clock when the reply's first audio
+came, plus the word's start in that audio) they are sent as timed words of the reply as they come,
+so the lips take their shapes from the next frame on; without, their text is sent ahead of the
+reply's audio where it arrives before it (the server aligns it once the audio is in).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ class PosetalkVideoService(FrameProcessor):
         self._relay: asyncio.Task[None] | None = None
         self._text: list[str] = []  # TTS text of the reply not yet sent ahead
         self._audio_started = False  # this reply's audio has begun reaching the server
+        self._timed: list[tuple[str, float]] = []  # the reply's timestamped words: (word, start s)
+        self._base: int | None = None  # pipecat's clock (ns) at the reply's first audio: its words' zero
+        self._last_pts = 0  # the newest word's pts (a reply's zero is never before it, as in pipecat)
 
     @property
     def client(self) -> PosetalkClient | None:
@@ -61,19 +69,23 @@ class PosetalkVideoService(FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSAudioRawFrame):  # to the avatar: it comes back in step with the picture
             if self._client is not None:
-                if self._text and not self._audio_started:
-                    self._client.push_text(" ".join(self._text))
+                if not self._audio_started:
+                    if self._text:
+                        self._client.push_text(" ".join(self._text))
+                    self._base = max(self._last_pts, self.get_clock().get_time())
                 self._text, self._audio_started = [], True
                 self._client.push_audio(frame.audio, frame.sample_rate, frame.num_channels)
         elif isinstance(frame, TTSStartedFrame):
-            self._text, self._audio_started = [], False
+            self._text, self._audio_started, self._timed, self._base = [], False, [], None
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSStoppedFrame):
             if self._client is not None:
                 self._client.flush()
             await self.push_frame(frame, direction)
         elif isinstance(frame, TTSTextFrame):
-            if not self._audio_started:
+            if frame.pts is not None and self._base is not None:
+                self._timed_word(frame.text, frame.pts)
+            elif not self._audio_started:
                 self._text.append(frame.text)
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
@@ -85,6 +97,23 @@ class PosetalkVideoService(FrameProcessor):
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
+
+    def _timed_word(self, text: str, pts: int) -> None:
+        """One timestamped word of the reply: the reply's words so far go to the server, timed
+        from the reply's first sample (each word ends where the next begins, or after a
+        duration guessed from its letters when there is a pause or it is the last so far)."""
+        assert self._base is not None
+        self._last_pts = max(self._last_pts, pts)
+        word = text.strip()
+        if not word or self._client is None:
+            return
+        self._timed.append((word, max(0.0, (pts - self._base) / 1e9)))
+        words = []
+        for i, (w, start) in enumerate(self._timed):
+            guess = start + 0.1 + 0.08 * len(w)
+            end = min(guess, self._timed[i + 1][1]) if i + 1 < len(self._timed) else guess
+            words.append((w, start, max(end, start + 0.05)))
+        self._client.push_words(words, in_utterance=True)
 
     async def cleanup(self) -> None:
         await super().cleanup()

@@ -113,7 +113,8 @@ def test_an_interruption_empties_the_output_within_100_ms(server_url: str) -> No
 
 
 def test_tts_text_reaches_the_avatar_as_known_words(server_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """A TTS text frame ahead of its audio: once aligned, the avatar's mouth takes the words."""
+    """A TTS text frame ahead of its audio (no timestamps): once aligned, the avatar's mouth takes
+    the words."""
     import subprocess
     import wave
 
@@ -126,10 +127,7 @@ def test_tts_text_reaches_the_avatar_as_known_words(server_url: str, tmp_path) -
     marks: dict[str, float] = {}
 
     async def script(task, avatar, sink) -> None:  # type: ignore[no-untyped-def]
-        # The server starts its aligner with the first words a session sends (~3 s): a first
-        # reply warms it, as an agent's greeting would.
-        await task.queue_frames(tts_reply(0, rate, pcm[: rate // 2], "Maybe"))
-        await asyncio.sleep(6.0)
+        # The first reply of the session: the server started its aligner with itself.
         marks["t"] = time.monotonic()
         await task.queue_frames(tts_reply(0, rate, np.concatenate([pcm, pcm]), f"{text} {text}"))
         await asyncio.sleep(2 * len(pcm) / rate + 1.5)
@@ -141,4 +139,55 @@ def test_tts_text_reaches_the_avatar_as_known_words(server_url: str, tmp_path) -
     # while its first frames show; the second half of the reply shows the words.
     late = lips[len(lips) // 2 :]
     assert len(lips) > 80 and late.count("text") > 0.7 * len(late), lips
+    assert released(server_url)
+
+
+def said_word_by_word(words: list[str], tmp_path) -> tuple[np.ndarray, int, list[tuple[str, float]]]:  # type: ignore[no-untyped-def]
+    """Each word spoken alone by espeak-ng and joined with 50 ms gaps: speech whose word start
+    times are known exactly."""
+    import subprocess
+    import wave
+
+    pieces, starts, t, rate = [], [], 0.0, 22050
+    for i, word in enumerate(words):
+        wav = tmp_path / f"w{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), word], check=True)
+        with wave.open(str(wav)) as w:
+            rate, x = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        loud = np.flatnonzero(np.abs(x) > 300)
+        x = x[loud[0] : loud[-1] + 1]
+        starts.append((word, t))
+        pieces += [x, np.zeros(rate // 20, np.int16)]
+        t += (len(x) + rate // 20) / rate
+    return np.concatenate(pieces), rate, starts
+
+
+def test_timestamped_tts_words_shape_the_mouth_as_they_come(server_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A TTS service with word timestamps (pipecat stamps each word's TTSTextFrame with its play
+    time, after the audio it starts in): the reply's words reach the server as timed words while
+    its audio streams in, and its frames show them from the first reply of the session on."""
+    pcm, rate, starts = said_word_by_word(
+        ["maybe", "bob", "will", "bring", "the", "big", "map", "back", "by", "Monday"], tmp_path
+    )
+    marks: dict[str, float] = {}
+
+    async def script(task, avatar, sink) -> None:  # type: ignore[no-untyped-def]
+        marks["t"] = time.monotonic()
+        base = avatar.get_clock().get_time()  # as the TTS service's clock when its first audio came
+        frames: list[Frame] = [TTSStartedFrame()]
+        pending, chunk = list(starts), rate // 50
+        for i in range(0, len(pcm), chunk):
+            frames.append(TTSAudioRawFrame(audio=pcm[i : i + chunk].tobytes(), sample_rate=rate, num_channels=1))
+            while pending and pending[0][1] * rate < i + chunk:  # a word's frame follows the audio it starts in
+                word, start = pending.pop(0)
+                text = TTSTextFrame(word, "word")
+                text.pts = base + int(start * 1e9)
+                frames.append(text)
+        await task.queue_frames([*frames, TTSStoppedFrame()])
+        await asyncio.sleep(len(pcm) / rate + 1.5)
+
+    sink, _ = run_pipeline(server_url, script)
+    shown = [f.metadata["posetalk"] for t, f in sink.got if t > marks["t"] and isinstance(f, OutputImageRawFrame)]
+    lips = [m["lips"] for m in shown if m["speaking"]]
+    assert len(lips) > 40 and lips.count("text") > 0.8 * len(lips), lips
     assert released(server_url)
