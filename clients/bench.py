@@ -216,10 +216,10 @@ def bench_pose(
     audio += (0.01 * rng.standard_normal(len(t))).astype(np.float32)
     chunk = cfg.hop * 640
 
-    def hop_ms(fast: bool, steps: int | None = None) -> float:
+    def hop_ms(onnx: bool, steps: int | None = None) -> float:
         hops: list[float] = []
         for r in range(repeats):
-            s = model.stream(prompt, seed=r, fast=fast, steps=steps)
+            s = model.stream(prompt, seed=r, onnx=onnx, steps=steps)
             s.push(audio[:chunk])  # the first hop (no committed frames yet) is not typical
             s.push(audio[chunk : 2 * chunk])
             for i in range(2 * chunk, len(audio) - chunk + 1, chunk):
@@ -229,7 +229,7 @@ def bench_pose(
                     hops.append((time.perf_counter() - t0) * 1000)
         return statistics.median(hops)
 
-    # The stream's hop as it runs (the NumPy twin for a student on the CPU), then all in PyTorch.
+    # The stream's hop as it runs (a student's on ONNX Runtime), then all in PyTorch.
     results = {"steps": float(model.default_steps), "hop_ms_batch1_1thread": hop_ms(True),
                "hop_ms_batch1_1thread_pytorch": hop_ms(False)}  # fmt: skip
     for steps in (1, 2):

@@ -379,8 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("--scale", type=int, default=3, help="enlargement of the crops")
     ir.set_defaults(func=_inspect_render)
 
+    from posetalk.clients.export import add_parser as add_export_parser
     from posetalk.clients.live import add_parsers as add_live_parsers  # serve, client, live
 
+    add_export_parser(sub)
     add_live_parsers(sub)
     return p
 

@@ -35,13 +35,13 @@ import numpy as np
 from posetalk.engine.audio_input import Slot
 from posetalk.engine.clock import FRAME, Clock, MonotonicClock, Timeline, VirtualClock, latency_samples
 from posetalk.engine.head import make_head
-from posetalk.engine.motion import MotionRunner
 from posetalk.engine.pipeline import FrameMotion, SessionPipeline, run_round
 from posetalk.engine.session import Output, Session
 from posetalk.engine.stats import StageSummary, Stats
 from posetalk.engine.vad import VoiceDetector
 from posetalk.engine.words import Aligner
 from posetalk.models.errors import BackendError, EngineError, SessionLimitError
+from posetalk.models.motion.runtime import MotionRunner
 
 if TYPE_CHECKING:
     from posetalk.engine.render_pool import RenderPool
@@ -68,8 +68,8 @@ class EngineConfig:
     output_queue: int = 8  # frames per session, DROP_OLDEST past it
     head: str = "auto"
     # The pose model's sampling steps live (None: the model's own, 4 for the shipped student). Its
-    # hop runs inside a tick; in NumPy (models/pld/fast.py) a 4-step hop costs ~5 ms on one core and
-    # 2 steps ~3 ms (the model card has the quality of each).
+    # hop runs inside a tick, on ONNX Runtime (models/pld/hop.py; `posetalk bench pose` prints its
+    # cost at each step count; the model card has the quality of each).
     pose_steps: int | None = None
     # Render in this many worker processes (backend "cpu"): the renderer holds the GIL for about
     # half of each frame, so threads barely add up (engine/render_pool.py). 0: in the worker threads.

@@ -24,13 +24,13 @@ import numpy as np
 from posetalk.engine.audio_input import WIDE_FRAME, Slot
 from posetalk.engine.clock import FRAME
 from posetalk.engine.head import HeadSource
-from posetalk.engine.motion import MotionRunner, MotionState
 from posetalk.engine.stats import Stats
 from posetalk.engine.vad import SpeechGate, VoiceDetector, level_db
 from posetalk.engine.words import LiveWords
 from posetalk.models.face.params import clip_motion
 from posetalk.models.motion.infer import BLINKS, SILENT_DBFS
 from posetalk.models.motion.nets import N_MOUTH
+from posetalk.models.motion.runtime import MotionRunner, MotionState
 
 SILENCE_DB = -240.0
 

@@ -134,7 +134,7 @@ class FrameNet(nn.Module):
         """(B, 80, F) normalised log-mel minus, at each frame, the running mean of the speech
         frames heard up to it (exponentially forgotten over ``adapt_s``): a voice's and a
         channel's own spectral colouring is taken off, as cepstral mean normalisation does, and
-        causally, so a stream gets the same numbers (stream.NetStep keeps the sums as state)."""
+        causally, so a stream gets the same numbers (step.MotionStep keeps the sums as state)."""
         decay = adapt_decay(self.cfg.adapt_s)
         speech = (x.mean(1, keepdim=True) > -SPEECH_LEVEL).to(x.dtype)  # (B, 1, F)
         total = running_sums(speech * x, decay)

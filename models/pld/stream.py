@@ -24,8 +24,7 @@ from posetalk.models.audio.mel import HOP, LOOKBACK, StreamingMel, log_mel
 from posetalk.models.errors import PoseModelError
 from posetalk.models.motion import checkpoint
 from posetalk.models.pld.denoiser import MELS_PER_FRAME, N_MELS, DenoiserConfig, PoseDenoiser
-from posetalk.models.pld.fast import FastDecoder, FastDenoiser
-from posetalk.models.pld.samplers import SIGMA_MIN, Denoiser, consistency_sigmas, karras_sigmas, sample
+from posetalk.models.pld.samplers import Denoiser, consistency_sigmas, karras_sigmas, sample
 from posetalk.models.pld.text import PromptEncoder, encoder
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
 from posetalk.models.pld.windows import SAMPLES_PER_FRAME, make_cond, visibility
@@ -53,16 +52,20 @@ class PoseModel:
     default_guidance: float = TEACHER_GUIDANCE
     step_guidance: dict[int, float] = field(default_factory=dict)  # by step count, where not the default
     prompts: PromptEncoder = field(default_factory=encoder)
-    _fast: tuple[FastDenoiser, FastDecoder] | None = field(default=None, init=False, repr=False)
+    _hops: dict[tuple[int, str], Any] = field(default_factory=dict, init=False, repr=False)
 
-    def fast(self) -> tuple[FastDenoiser, FastDecoder] | None:
-        """The NumPy twins of the student and the VAE decoder (made once, shared by streams), for
-        a consistency student on the CPU; None otherwise (the PyTorch path serves)."""
-        if not self.cfg.consistency or next(self.net.parameters()).device.type != "cpu":
+    def runtime(self, steps: int, device: str = "cpu") -> Any | None:
+        """The student's hop at ``steps`` on ONNX Runtime (hop.PoseHop, one session shared by every
+        stream); None for a teacher (its two-pass guidance stays on the PyTorch path)."""
+        if not self.cfg.consistency or self.net.guidance is None:
             return None
-        if self._fast is None:
-            self._fast = FastDenoiser(self.net), FastDecoder(self.vae)
-        return self._fast
+        key = (steps, device)
+        if key not in self._hops:
+            from posetalk.models import inference
+            from posetalk.models.pld.hop import hop_bytes
+
+            self._hops[key] = inference.session(hop_bytes(self.net, self.vae, steps), device)
+        return self._hops[key]
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu", teacher: bool = False) -> PoseModel:
@@ -110,7 +113,7 @@ class PoseStream:
     def __init__(
         self, model: PoseModel, prompt: str = "", *, seed: int = 0, steps: int | None = None,
         guidance: float | None = None, motion_scale: float = 1.0, lookahead: int = DEFAULT_LOOKAHEAD,
-        fast: bool = True,
+        onnx: bool = True,
     ) -> None:  # fmt: skip
         cfg = model.cfg
         if not 0 <= lookahead <= cfg.max_lookahead:
@@ -119,7 +122,8 @@ class PoseStream:
         if not 1 <= steps <= 1000:
             raise PoseModelError(f"steps must be 1..1000, got {steps}")
         self.model, self.lookahead, self.motion_scale = model, lookahead, motion_scale
-        self.fast = fast  # the NumPy twins where they serve (PoseModel.fast); False: PyTorch throughout
+        # the hop on ONNX Runtime where it serves (PoseModel.runtime: a student); None: PyTorch throughout
+        self.session = model.runtime(steps) if onnx else None
         self.guidance = model.guidance_at(steps) if guidance is None else float(guidance)
         self.denoiser = Denoiser(model.net)
         self.sigmas = consistency_sigmas(steps) if cfg.consistency else karras_sigmas(steps)
@@ -129,7 +133,7 @@ class PoseStream:
         self.audio = np.zeros(0, np.float32)  # heard samples from frame `base` on
         self.base = 0  # frame index of audio[0]
         self.heard = 0  # samples heard in all
-        self.mel = StreamingMel() if fast and model.fast() else None  # the heard audio's log-mel, made once
+        self.mel = StreamingMel() if self.session is not None else None  # the heard audio's log-mel, made once
         self.mels = np.zeros((N_MELS, 0), np.float32)  # its frames from mel frame 4 * base on
         self.t0 = 0  # frames committed
         self.committed = torch.zeros(1, cfg.context, cfg.channels, device=self.device)  # normalised
@@ -194,9 +198,8 @@ class PoseStream:
         shape = (1, w // 4, cfg.latent)
         x = torch.randn(shape, generator=self.gen) * float(self.sigmas[0])
         noise = torch.randn((max(0, len(self.sigmas) - 2), *shape), generator=self.gen)
-        fast = self.model.fast() if self.fast else None
-        if fast is not None:
-            new = self._window_fast(fast, audio, start, heard_from, heard_to - start, x, noise)
+        if self.session is not None:
+            new = self._window_onnx(audio, start, heard_from, heard_to - start, x, noise)
         else:
             new = self._window(audio, has, heard_from, heard_to - start, x, noise)
         frames = new[:, :hop]
@@ -221,19 +224,18 @@ class PoseStream:
         vae = self.model.vae
         return vae.decode_raw(z * vae.z_std + vae.z_mean)
 
-    def _window_fast(self, fast: tuple[FastDenoiser, FastDecoder], audio: np.ndarray, start: int, heard_from: int,
-                     heard_to: int, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """The same window through the NumPy twins: consistency sampling as samplers.sample_consistency."""
-        den, dec = fast
-        vae, has = self.model.vae, self.t0 > 0
-        cond = den.condition(self._window_mel(audio, start, heard_from, heard_to), self._visible(heard_from, heard_to),
-                             self.committed[0].numpy(), has, self.prompt[0].numpy(), self.guidance)  # fmt: skip
-        levels = self.sigmas[:-1].tolist()
-        z = den(x[0].numpy(), levels[0], cond)
-        for eps, s in zip(noise[:, 0].numpy(), levels[1:], strict=True):
-            z = den(z + np.float32((s**2 - SIGMA_MIN**2) ** 0.5) * eps, s, cond)
-        z = z * vae.z_std.numpy() + vae.z_mean.numpy()
-        return torch.from_numpy(dec(z.astype(np.float32)))[None]
+    def _window_onnx(self, audio: np.ndarray, start: int, heard_from: int, heard_to: int, x: torch.Tensor,
+                     noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """The same window through the exported hop (hop.PoseHop) on ONNX Runtime."""
+        has = float(self.t0 > 0)
+        feeds = {"mel": self._window_mel(audio, start, heard_from, heard_to)[None],
+                 "visible": self._visible(heard_from, heard_to)[None],
+                 "context": self.committed.numpy(), "has_context": np.array([has], np.float32),
+                 "prompt": self.prompt.numpy(), "guidance": np.array([self.guidance], np.float32),
+                 "x": x.numpy()}  # fmt: skip
+        if len(noise):
+            feeds["noise"] = noise.transpose(0, 1).numpy()
+        return torch.from_numpy(self.session.run(None, feeds)[0])
 
     def _visible(self, heard_from: int, heard_to: int) -> np.ndarray:
         f = np.arange(self.model.cfg.context + self.model.cfg.window)
