@@ -22,7 +22,6 @@ import torch
 def export_onnx(out: Path, motion_weights: str | None = None, pose_weights: str | None = None,
                 steps: int | None = None) -> dict[str, float]:  # fmt: skip
     """Write the files into ``out``; returns each one's largest difference from PyTorch."""
-    from posetalk.models import inference
     from posetalk.models.motion.infer import MotionModel
     from posetalk.models.motion.runtime import export_step
     from posetalk.models.motion.step import MotionStep
