@@ -167,6 +167,39 @@ def _locate(frame_audio: np.ndarray, source: np.ndarray) -> int:
     raise RuntimeError("a frame's audio is not in what was pushed")
 
 
+def _model_steps(motion_model: Any, repeats: int = 200) -> None:
+    """The two networks the ticks run, per call on ONNX Runtime (one thread), alone and batched as
+    the engine batches sessions: the motion step every frame, the pose student's hop every 8."""
+    from posetalk.models.motion.runtime import MotionRunner
+    from posetalk.models.pld.evaluate import default_weights
+    from posetalk.models.pld.hop import PoseHop
+    from posetalk.models.pld.stream import PoseModel
+
+    rng = np.random.default_rng(0)
+    runner = MotionRunner(motion_model)
+    pose = PoseModel.load(default_weights())
+    print("  the networks on ONNX Runtime, one thread, ms per call (median):")
+    for b in (1, 4, 16):
+        states = [runner.new_state() for _ in range(b)]
+        mel, pg = (rng.standard_normal((b, 4, 80)) - 4).astype(np.float32), np.zeros((b, 8), np.float32)
+        ms = _median_ms(lambda: runner.step(states, mel, pg), repeats)  # noqa: B023
+        hop = PoseHop(pose.net, pose.vae, pose.default_steps)
+        session = pose.runtime(pose.default_steps)
+        feeds = {i.name: a.numpy() for i, a in zip(session.get_inputs(), hop.example(b), strict=True)}
+        hop_ms = _median_ms(lambda: session.run(None, feeds), max(10, repeats // 10))  # noqa: B023
+        print(f"    batch {b:2d}: motion step {ms:6.3f} ({ms / b:.3f} per session)   pose hop "
+              f"({pose.default_steps} steps) {hop_ms:6.2f} ({hop_ms / b:.2f} per session)")  # fmt: skip
+
+
+def _median_ms(fn: Any, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1000)
+
+
 def bench_engine(
     size: int = 512, hours: float = 1.0, max_sessions: int = 6, seconds: float = 8.0, render_processes: int = 0,
     known: bool = False,
@@ -185,6 +218,7 @@ def bench_engine(
     where = f"{render_processes} render processes" if render_processes else "rendering in the engine's threads"
     print(f"posetalk bench engine: {size}×{size} portrait, {os.cpu_count()} CPU cores (load average {load:.2f}), "
           f"{where}")  # fmt: skip
+    _model_steps(motion_model)
     one = run(_realtime(avatar, motion_model, 1, seconds, render_processes))
     print(f"  one session, {seconds:g} s of speech pushed in real time (20 ms chunks, 48 kHz int16):")
     for name, st in one["stages"].items():

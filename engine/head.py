@@ -1,9 +1,11 @@
 """Where a session's head motion comes from: the pose model (PLD) when its weights exist, else
 the procedural live head (models.data.live_head).
 
-Both are driven the same way, once per frame in order: ``push`` the frame's input slot, then
-``frame`` for the frame being shown (``lookahead`` slots behind). ``set_prompt`` takes effect at
-the next hop of 8 frames in both.
+Both are driven the same way, once per frame in order: ``push`` the frame's input slot (which
+returns the pose model's next hop when the slot completes one: the engine runs every session's due
+hops in one batched call, ``run_hops``, and hands each its window with ``take``), then ``frame``
+for the frame being shown (``lookahead`` slots behind). ``set_prompt`` takes effect at the next
+hop of 8 frames in both.
 
 The pose model commits a hop of 8 frames only once it has heard the hop and its own lookahead,
 about a hop after the lips of the hop's first frame are ready. Rather than hold the head (or the
@@ -21,7 +23,8 @@ import numpy as np
 from posetalk.models.data.live_head import HOP, Blinker, HeadFrame, LiveHead, style_for_prompt
 
 if TYPE_CHECKING:
-    from posetalk.models.pld.stream import PoseModel
+    import torch
+    from posetalk.models.pld.stream import HopJob, PoseModel
 
 
 class HeadSource(Protocol):
@@ -33,8 +36,12 @@ class HeadSource(Protocol):
         """Do the slow part of ``set_prompt`` ahead (encode it), from any thread."""
         ...
 
-    def push(self, slot: np.ndarray) -> None:
-        """The next frame's input audio (640 samples, 16 kHz)."""
+    def push(self, slot: np.ndarray) -> HopJob | None:
+        """The next frame's input audio (640 samples, 16 kHz); the pose model's hop it completes."""
+        ...
+
+    def take(self, job: HopJob, window: torch.Tensor) -> None:
+        """The window of the hop ``push`` returned (``pld.stream.run_hops``)."""
         ...
 
     def frame(self, level_db: float, next_db: float, speaking: bool) -> tuple[HeadFrame, str]:
@@ -54,8 +61,11 @@ class ProceduralHead:
     def prepare_prompt(self, prompt: str) -> None:
         pass  # a keyword match: nothing slow
 
-    def push(self, slot: np.ndarray) -> None:
-        pass  # the levels and the speaking state come with frame()
+    def push(self, slot: np.ndarray) -> HopJob | None:
+        return None  # the levels and the speaking state come with frame()
+
+    def take(self, job: HopJob, window: torch.Tensor) -> None:
+        raise AssertionError("the procedural head makes no hops")
 
     def frame(self, level_db: float, next_db: float, speaking: bool) -> tuple[HeadFrame, str]:
         out = self.head.step(level_db, next_db, speaking)
@@ -92,11 +102,19 @@ class PoseModelHead:
     def prepare_prompt(self, prompt: str) -> None:
         self.stream.model.prompts.embed([prompt])  # cached: set_prompt then finds it there
 
-    def push(self, slot: np.ndarray) -> None:
+    def push(self, slot: np.ndarray) -> HopJob | None:
+        self.stream.feed(slot)
+        heard_to = self.stream.due()
+        return self.stream.plan_hop(heard_to) if heard_to is not None else None
+
+    def take(self, job: HopJob, window: torch.Tensor) -> None:
+        from posetalk.models.pld.stream import run_hops
+
         start = self.stream.t0
-        pose, gaze = self.stream.push(slot)
-        if not len(pose):
-            return
+        hops = [self.stream.commit(job, window)]
+        while (heard_to := self.stream.due()) is not None:  # audio that came in a lump: the rest one by one
+            hops.append(self.stream.commit(next_job := self.stream.plan_hop(heard_to), run_hops([next_job])[0]))
+        pose, gaze = self.stream.emit(hops)
         first, plan = self.stream.ahead()  # type: ignore[misc]  # a hop was made: there is a plan
         assert first == start + len(pose)
         frames = np.concatenate([np.concatenate([pose, gaze], 1), plan])

@@ -21,16 +21,18 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from posetalk.engine.audio_input import WIDE_FRAME, Slot
 from posetalk.engine.clock import FRAME
 from posetalk.engine.head import HeadSource
 from posetalk.engine.stats import Stats
-from posetalk.engine.vad import SpeechGate, VoiceDetector, level_db
+from posetalk.engine.vad import GateFrame, SpeechGate, VoiceDetector, level_db
 from posetalk.engine.words import LiveWords
 from posetalk.models.face.params import clip_motion
 from posetalk.models.motion.infer import BLINKS, SILENT_DBFS
 from posetalk.models.motion.nets import N_MOUTH
 from posetalk.models.motion.runtime import MotionRunner, MotionState
+from posetalk.models.pld.stream import HopJob, run_hops
 
 SILENCE_DB = -240.0
 
@@ -87,16 +89,29 @@ class SessionPipeline:
         self.levels: deque[float] = deque()  # their levels, same order
         self.frames = 0  # frames finished
         self.pending: _Pending | None = None
+        self.decision: GateFrame | None = None  # the gate's, for the slot listen() heard
         self.words = LiveWords()  # known words (Session.push_words / push_text)
 
-    def prepare(self, slot: Slot) -> tuple[np.ndarray, np.ndarray]:
-        """Steps 1-2 for the next slot -> (its (4, 80) mel, the (8,) pose+gaze the lip step needs)."""
+    def listen(self, slot: Slot) -> HopJob | None:
+        """Step 1 for the next slot: its level and voice, the gate, the head hears it; the pose
+        model's hop the slot completes, if any (run by the caller: ``run_hops``, batched)."""
         level = level_db(slot.audio) if slot.real else SILENCE_DB
         voiced = slot.real and self.vad.voiced(slot.audio, level)
         self.slots.append(slot)
         self.levels.append(level)
-        decision = self.gate.push(voiced, slot.after_utterance)
-        self.head.push(slot.audio)
+        self.decision = self.gate.push(voiced, slot.after_utterance)
+        return self.head.push(slot.audio)
+
+    def prepare(self, slot: Slot, job: HopJob | None = None, window: torch.Tensor | None = None,
+                heard: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Steps 1-2 for the next slot -> (its (4, 80) mel, the (8,) pose+gaze the lip step
+        needs). ``heard``: ``listen`` ran already, and ``job`` / ``window`` are its hop and the
+        hop's window (a hop not run yet is run here)."""
+        if not heard:
+            job = self.listen(slot)
+        if job is not None:
+            self.head.take(job, window if window is not None else run_hops([job])[0])
+        decision, self.decision = self.decision, None
         pose_gaze = np.zeros(8, np.float32)
         self.pending = None
         if decision is not None:
@@ -148,12 +163,17 @@ class SessionPipeline:
 def run_round(
     runner: MotionRunner, work: list[tuple[SessionPipeline, Slot]], stats: Stats | None = None
 ) -> list[FrameMotion | None]:
-    """One slot for each of several sessions, with the lip models run once for all of them.
+    """One slot for each of several sessions, with the pose model's due hops and the lip models
+    each run once for all of them.
     With ``stats``: times "prepare" (gate, head, mel of every session) and "lips" (the batched nets)."""
     if not work:
         return []
     t0 = time.perf_counter()
-    prepared = [p.prepare(slot) for p, slot in work]
+    jobs = [p.listen(slot) for p, slot in work]
+    due = [j for j in jobs if j is not None]
+    windows = iter(run_hops(due)) if due else iter(())
+    prepared = [p.prepare(slot, job, next(windows) if job is not None else None, heard=True)
+                for (p, slot), job in zip(work, jobs, strict=True)]  # fmt: skip
     mels = np.stack([m for m, _ in prepared])
     pose_gaze = np.stack([pg for _, pg in prepared])
     t1 = time.perf_counter()

@@ -4,11 +4,15 @@ to styles; the pose-model head shows each window the PLD makes as soon as it exi
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
+from posetalk.engine.audio_input import Slot
 from posetalk.engine.clock import FRAME
 from posetalk.engine.head import PoseModelHead, ProceduralHead
 from posetalk.models.data.live_head import BLINK_SHAPE, HOP, LiveHead, style_for_prompt
+from posetalk.models.pld.stream import run_hops
 from posetalk.tests.engine_fixtures import buzz, tiny_pose_model
 
 
@@ -95,7 +99,9 @@ def test_pose_model_head_shows_each_window_at_once_and_crossfades_to_the_next() 
     slots = [audio[i * FRAME : (i + 1) * FRAME] for i in range(len(audio) // FRAME)]
     shown, windows = [], {}  # display frame at which a window appeared -> (first frame, (n, 8))
     for s, slot in enumerate(slots):
-        head.push(slot)
+        job = head.push(slot)
+        if job is not None:  # a hop due: the engine runs it (batched with other sessions') and hands it back
+            head.take(job, run_hops([job])[0])
         p, g = ref.push(slot)
         if len(p):
             first, plan = ref.ahead()  # type: ignore[misc]
@@ -117,3 +123,42 @@ def test_pose_model_head_shows_each_window_at_once_and_crossfades_to_the_next() 
     steps = np.abs(np.diff(x[first_shown + HOP :], axis=0)).max(1)
     switch = np.isin(np.arange(first_shown + HOP + 1, len(x)), list(windows))
     assert steps[switch].max() <= 1.5 * np.percentile(steps[~switch], 95)  # no jump where windows change
+
+
+def test_the_engine_runs_every_sessions_due_hop_in_one_call(motion_model: Any) -> None:
+    """Three sessions whose hops fall due on the same ticks: one batched call per tick (ONNX
+    Runtime) for all three, and each session's head motion is what it gets alone."""
+    import dataclasses
+
+    from posetalk.engine.pipeline import SessionPipeline, run_round
+    from posetalk.engine.vad import VoiceDetector
+    from posetalk.models.motion.runtime import MotionRunner
+    from posetalk.tests.test_pld import TINY, random_model
+
+    model = random_model(dataclasses.replace(TINY, guidance_embed=True, consistency=True))
+    model.default_steps = 2
+    runner = MotionRunner(motion_model)
+    session = model.runtime(2)
+    calls: list[int] = []
+
+    class Counting:
+        def run(self, names: Any, feeds: dict[str, np.ndarray]) -> Any:
+            calls.append(len(feeds["x"]))
+            return session.run(names, feeds)
+
+    model._hops[(2, "cpu")] = Counting()
+    pipes = [SessionPipeline(runner, PoseModelHead(model, p, seed=s), VoiceDetector()) for s, p in
+             enumerate(["nods", "shakes the head", "calm"])]  # fmt: skip
+    alone = SessionPipeline(runner, PoseModelHead(model, "shakes the head", seed=1), VoiceDetector())
+    audio = buzz(3.0)
+    together, single = [], []
+    for i in range(len(audio) // FRAME):
+        slot = Slot(audio[i * FRAME : (i + 1) * FRAME], True, None)
+        together.append(run_round(runner, [(p, slot) for p in pipes]))
+        single.append(alone.run(slot))
+    hops = [n for n in calls if n == 3]
+    assert len(hops) >= 8 and len(calls) == len(hops) + sum(1 for n in calls if n == 1)  # batched, then alone
+    got = np.array([f[1].pose for f in together if f[1] is not None])
+    want = np.array([f.pose for f in single if f is not None])
+    assert np.abs(got).max() > 1e-3
+    np.testing.assert_allclose(got, want, atol=1e-5)

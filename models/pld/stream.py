@@ -105,6 +105,40 @@ class PoseModel:
         return np.concatenate([pose, pose2]), np.concatenate([gaze, gaze2])
 
 
+@dataclass
+class HopJob:
+    """One stream's next hop, planned (``PoseStream.plan_hop``): its inputs for the PyTorch path
+    and, where the stream runs on ONNX Runtime, the exported hop's ``feeds`` (batch 1)."""
+
+    stream: PoseStream
+    audio: np.ndarray
+    heard_from: int
+    heard_to: int
+    x: torch.Tensor
+    noise: torch.Tensor
+    feeds: dict[str, np.ndarray] | None = None
+
+
+def run_hops(jobs: list[HopJob]) -> list[torch.Tensor]:
+    """Each job's window (1, W, 8), normalised: the jobs of streams that share an ONNX Runtime
+    session (one model, one step count) in one batched call, the others one by one in PyTorch."""
+    out: list[torch.Tensor | None] = [None] * len(jobs)
+    groups: dict[int, list[int]] = {}
+    for i, job in enumerate(jobs):
+        if job.feeds is None:
+            out[i] = job.stream.window(job)
+        else:
+            groups.setdefault(id(job.stream.session), []).append(i)
+    for members in groups.values():
+        session = jobs[members[0]].stream.session
+        names = jobs[members[0]].feeds or {}
+        feeds = {n: np.concatenate([jobs[i].feeds[n] for i in members]) for n in names}  # type: ignore[index]
+        windows = session.run(None, feeds)[0]
+        for row, i in enumerate(members):
+            out[i] = torch.from_numpy(windows[row : row + 1])
+    return out  # type: ignore[return-value]
+
+
 class PoseStream:
     """``push(samples)`` returns (pose (k, 6), gaze (k, 2)) for every hop completed so far;
     ``flush()`` returns the rest up to the end of the audio heard. ``set_prompt`` takes effect at
@@ -145,16 +179,11 @@ class PoseStream:
         self.prompt = torch.from_numpy(self.model.prompts.embed([prompt])).to(self.device)
 
     def push(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        samples = np.asarray(samples, np.float32).reshape(-1)
-        self.audio = np.concatenate([self.audio, samples])
-        self.heard += len(samples)
-        if self.mel is not None:
-            self.mels = np.concatenate([self.mels, self.mel.push(samples)], 1)
-        hop = self.model.cfg.hop
+        self.feed(samples)
         out = []
-        while self.heard >= (self.t0 + hop + self.lookahead) * SAMPLES_PER_FRAME:
-            out.append(self._hop(self.t0 + hop + self.lookahead))
-        return self._emit(out, None)
+        while (heard_to := self.due()) is not None:
+            out.append(self._hop(heard_to))
+        return self.emit(out, None)
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
         """The frames not yet returned, up to ceil(heard / 640), made from the audio heard."""
@@ -162,7 +191,7 @@ class PoseStream:
         out = []
         while self.t0 < end:
             out.append(self._hop(end))
-        return self._emit(out, end)
+        return self.emit(out, end)
 
     def ahead(self) -> tuple[int, np.ndarray] | None:
         """The stream's plan for what comes next: (its first frame, (n, 8) pose + gaze, scaled as
@@ -174,7 +203,9 @@ class PoseStream:
         x = self.model.vae.denormalise(self.plan)[0] * self.motion_scale
         return self.t0, x.cpu().numpy().astype(np.float32)
 
-    def _emit(self, hops: list[torch.Tensor], end: int | None) -> tuple[np.ndarray, np.ndarray]:
+    def emit(self, hops: list[torch.Tensor], end: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Committed hops (``commit``'s) as pose (k, 6) and gaze (k, 2), scaled; ``end``: the frame
+        where the audio ends (the last hop may run past it)."""
         if not hops:
             return np.zeros((0, 6), np.float32), np.zeros((0, 2), np.float32)
         x = self.model.vae.denormalise(torch.cat(hops, 1))[0] * self.motion_scale  # (k, 8)
@@ -183,25 +214,56 @@ class PoseStream:
         a = x.cpu().numpy().astype(np.float32)
         return a[:, :6], a[:, 6:]
 
-    @torch.no_grad()
     def _hop(self, heard_to: int) -> torch.Tensor:
         """Generate a window at frame t0, commit its first hop; returns (1, hop, 8) normalised."""
+        job = self.plan_hop(heard_to)
+        return self.commit(job, run_hops([job])[0])
+
+    def due(self) -> int | None:
+        """The audio position (frames) the next hop may be made from, if it is due now (push's rule)."""
+        hop = self.model.cfg.hop
+        heard_to = self.t0 + hop + self.lookahead
+        return heard_to if self.heard >= heard_to * SAMPLES_PER_FRAME else None
+
+    def feed(self, samples: np.ndarray) -> None:
+        """Hear ``samples`` without making the hops they complete (``due`` / ``plan_hop`` /
+        ``run_hops`` / ``commit`` do, batched across streams: the engine's way)."""
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        self.audio = np.concatenate([self.audio, samples])
+        self.heard += len(samples)
+        if self.mel is not None:
+            self.mels = np.concatenate([self.mels, self.mel.push(samples)], 1)
+
+    @torch.no_grad()
+    def plan_hop(self, heard_to: int) -> HopJob:
+        """The next hop's inputs (its noise drawn now, from the stream's generator)."""
         cfg = self.model.cfg
-        k, w, hop = cfg.context, cfg.window, cfg.hop
+        k, w = cfg.context, cfg.window
         start = self.t0 - k  # layout frame 0
         audio = np.zeros((k + w) * SAMPLES_PER_FRAME, np.float32)
         a0 = (start - self.base) * SAMPLES_PER_FRAME  # offset of layout frame 0 in self.audio
         src = self.audio[max(0, a0) : a0 + len(audio)]
         audio[max(0, -a0) : max(0, -a0) + len(src)] = src
-        has = self.t0 > 0
-        heard_from = max(0, -start) if has else k
+        heard_from = max(0, -start) if self.t0 > 0 else k
         shape = (1, w // 4, cfg.latent)
         x = torch.randn(shape, generator=self.gen) * float(self.sigmas[0])
         noise = torch.randn((max(0, len(self.sigmas) - 2), *shape), generator=self.gen)
+        job = HopJob(self, audio, heard_from, heard_to - start, x, noise)
         if self.session is not None:
-            new = self._window_onnx(audio, start, heard_from, heard_to - start, x, noise)
-        else:
-            new = self._window(audio, has, heard_from, heard_to - start, x, noise)
+            job.feeds = {"mel": self._window_mel(audio, start, heard_from, heard_to - start)[None],
+                         "visible": self._visible(heard_from, heard_to - start)[None],
+                         "context": self.committed.numpy(), "has_context": np.array([float(self.t0 > 0)], np.float32),
+                         "prompt": self.prompt.numpy(), "guidance": np.array([self.guidance], np.float32),
+                         "x": x.numpy()}  # fmt: skip
+            if len(noise):
+                job.feeds["noise"] = noise.transpose(0, 1).numpy()
+        return job
+
+    @torch.no_grad()
+    def commit(self, job: HopJob, new: torch.Tensor) -> torch.Tensor:
+        """Commit the first hop of ``job``'s window ``new`` (1, W, 8); returns it (1, hop, 8)."""
+        cfg = self.model.cfg
+        k, hop = cfg.context, cfg.hop
         frames = new[:, :hop]
         if self.plan is not None:  # start on the previous plan, end on the new window
             frames = self.fade * self.plan[:, :hop] + (1 - self.fade) * frames
@@ -213,9 +275,11 @@ class PoseStream:
         self._trim()
         return frames
 
-    def _window(self, audio: np.ndarray, has: bool, heard_from: int, heard_to: int, x: torch.Tensor,
-                noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """The window's (1, W, 8) normalised frames through the PyTorch modules (any device)."""
+    @torch.no_grad()
+    def window(self, job: HopJob) -> torch.Tensor:
+        """``job``'s window (1, W, 8) normalised frames through the PyTorch modules (any device)."""
+        audio, heard_from, heard_to, x, noise = job.audio, job.heard_from, job.heard_to, job.x, job.noise
+        has = self.t0 > 0
         cfg, dev = self.model.cfg, self.device
         vis = visibility(cfg, torch.tensor([heard_from], device=dev), torch.tensor([heard_to], device=dev))
         cond = make_cond(cfg, torch.from_numpy(audio)[None].to(dev), self.committed,
@@ -223,19 +287,6 @@ class PoseStream:
         z = sample(self.denoiser, x.to(dev), self.sigmas.to(dev), cond=cond, noise=noise.to(dev))
         vae = self.model.vae
         return vae.decode_raw(z * vae.z_std + vae.z_mean)
-
-    def _window_onnx(self, audio: np.ndarray, start: int, heard_from: int, heard_to: int, x: torch.Tensor,
-                     noise: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """The same window through the exported hop (hop.PoseHop) on ONNX Runtime."""
-        has = float(self.t0 > 0)
-        feeds = {"mel": self._window_mel(audio, start, heard_from, heard_to)[None],
-                 "visible": self._visible(heard_from, heard_to)[None],
-                 "context": self.committed.numpy(), "has_context": np.array([has], np.float32),
-                 "prompt": self.prompt.numpy(), "guidance": np.array([self.guidance], np.float32),
-                 "x": x.numpy()}  # fmt: skip
-        if len(noise):
-            feeds["noise"] = noise.transpose(0, 1).numpy()
-        return torch.from_numpy(self.session.run(None, feeds)[0])
 
     def _visible(self, heard_from: int, heard_to: int) -> np.ndarray:
         f = np.arange(self.model.cfg.context + self.model.cfg.window)
