@@ -159,8 +159,8 @@ def _pose_batch_hop(model, streams: int, repeats: int, device: str) -> float:  #
     PoseStream hop does (window log-mel and conditioning, the sampler's denoiser calls, the VAE
     decode), batched as a scheduler that serves many sessions per tick would run it."""
     import torch
+    from posetalk.models.pld.cond import make_cond, visibility
     from posetalk.models.pld.samplers import Denoiser, consistency_sigmas, karras_sigmas, sample
-    from posetalk.models.pld.windows import make_cond, visibility
 
     cfg = model.cfg
     n = cfg.context + cfg.window
@@ -198,10 +198,10 @@ def bench_pose(
     from pathlib import Path
 
     import torch
+    from posetalk.models.pld.cond import make_cond, visibility
     from posetalk.models.pld.evaluate import default_weights
     from posetalk.models.pld.samplers import Denoiser
     from posetalk.models.pld.stream import PoseModel
-    from posetalk.models.pld.windows import make_cond, visibility
 
     torch.set_num_threads(1)
     folder = Path(weights) if weights else default_weights()

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-SAMPLE_RATE = 16000  # Hz: the models' rate, and the unit of every timestamp in the engine
-FPS = 25
+from posetalk.models.rates import FPS, SAMPLE_RATE  # the models' rate is the unit of every timestamp here
+
 FRAME = SAMPLE_RATE // FPS  # 640 samples of audio per video frame
 FRAME_S = FRAME / SAMPLE_RATE  # 0.04 s
 

@@ -1,5 +1,5 @@
 """Where a session's head motion comes from: the pose model (PLD) when its weights exist, else
-the procedural live head (models.data.live_head).
+the procedural live head (engine.live_head).
 
 Both are driven the same way, once per frame in order: ``push`` the frame's input slot (which
 returns the pose model's next hop when the slot completes one: the engine runs every session's due
@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from posetalk.models.data.live_head import HOP, Blinker, HeadFrame, LiveHead, style_for_prompt
+from posetalk.engine.live_head import HOP, Blinker, HeadFrame, LiveHead, style_for_prompt
 
 if TYPE_CHECKING:
     import torch

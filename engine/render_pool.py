@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from posetalk.models.errors import BackendError
-from posetalk.models.render.process import serve
+from posetalk.models.render.process import Close, Failed, Message, Open, Render, Stop, serve
 
 if TYPE_CHECKING:
     from posetalk.models.render import Avatar
@@ -42,19 +42,19 @@ class _Worker:
         self.lock = threading.Lock()
         self.sessions = 0
 
-    def call(self, *msg: Any) -> None:
+    def call(self, msg: Message) -> None:
         with self.lock:
             try:
                 self.conn.send(msg)
-                status, detail = self.conn.recv()
+                reply = self.conn.recv()
             except (EOFError, OSError) as exc:
                 raise BackendError(f"the render process {self.process.name} is gone ({exc!r})") from None
-        if status != "ok":
-            raise BackendError(f"the render process failed: {detail}")
+        if isinstance(reply, Failed):
+            raise BackendError(f"the render process failed: {reply.error}")
 
     def stop(self) -> None:
         with contextlib.suppress(BackendError):  # already gone: nothing to stop
-            self.call("stop")
+            self.call(Stop())
         self.process.join(STOP_TIMEOUT_S)
         if self.process.is_alive():
             self.process.kill()
@@ -113,7 +113,7 @@ class ProcessRenderer:
         self._shm = SharedMemory(create=True, size=self.size * self.size * 3)
         self._frame: np.ndarray = np.ndarray((self.size, self.size, 3), np.uint8, buffer=self._shm.buf)
         try:
-            worker.call("open", key, avatar, self._shm.name)
+            worker.call(Open(key, avatar, self._shm.name))
         except BaseException:
             self._release()
             raise
@@ -125,7 +125,7 @@ class ProcessRenderer:
             if not self._open:
                 raise BackendError("this renderer was closed")
             for i in range(len(pose)):
-                self._worker.call("render", self._key, pose[i : i + 1], gaze[i : i + 1], expression[i : i + 1])
+                self._worker.call(Render(self._key, pose[i : i + 1], gaze[i : i + 1], expression[i : i + 1]))
                 out[i] = self._frame
         return out
 
@@ -136,7 +136,7 @@ class ProcessRenderer:
                 return
             self._open = False
             with contextlib.suppress(BackendError):  # the process is gone: nothing of this renderer is left in it
-                self._worker.call("close", self._key)
+                self._worker.call(Close(self._key))
             self._on_close()
             self._release()
 

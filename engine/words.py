@@ -19,9 +19,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from posetalk.engine.clock import FRAME
-from posetalk.models.data.phones import SAMPLE_RATE, Phone
-from posetalk.models.data.visemes import n_frames
+from posetalk.models.data.phones import Phone
 from posetalk.models.motion import words as W
+from posetalk.models.rates import SAMPLE_RATE, n_frames
 
 
 class LiveWords:

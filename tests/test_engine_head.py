@@ -11,7 +11,7 @@ import pytest
 from posetalk.engine.audio_input import Slot
 from posetalk.engine.clock import FRAME
 from posetalk.engine.head import PoseModelHead, ProceduralHead
-from posetalk.models.data.live_head import BLINK_SHAPE, HOP, LiveHead, style_for_prompt
+from posetalk.engine.live_head import BLINK_SHAPE, HOP, LiveHead, style_for_prompt
 from posetalk.models.pld.stream import run_hops
 from posetalk.tests.engine_fixtures import buzz, tiny_pose_model
 

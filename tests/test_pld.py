@@ -67,7 +67,7 @@ def speech(seconds: float, seed: int = 0) -> np.ndarray:
 
 
 def cond_for(model: PoseModel, prompt: np.ndarray, b: int = 2, guidance: float = 1.5) -> dict[str, torch.Tensor]:
-    from posetalk.models.pld.windows import make_cond, visibility
+    from posetalk.models.pld.cond import make_cond, visibility
 
     cfg = model.cfg
     audio = torch.from_numpy(np.stack([speech(1.92, i) for i in range(b)]))

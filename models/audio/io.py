@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from posetalk.models.data.phones import SAMPLE_RATE
 from posetalk.models.errors import AudioFileError
+from posetalk.models.rates import SAMPLE_RATE
 
 MAX_CHANNELS = 64  # more "channels" than this in (N, C) PCM is taken for a (C, N) mix-up
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, overload
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
-from posetalk.models.data.phones import FPS, SAMPLE_RATE
+from posetalk.models.rates import FPS, SAMPLE_RATE
 
 if TYPE_CHECKING:
     import torch

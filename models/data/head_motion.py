@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from posetalk.models.audio.pitch import yin
 from posetalk.models.data.phones import FPS, SAMPLE_RATE
 from posetalk.models.face.params import clip_motion
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d, uniform_filter1d
@@ -19,7 +20,6 @@ from scipy.signal import find_peaks
 
 HOP = SAMPLE_RATE // FPS  # 640 audio samples per video frame
 WINDOW = 1024  # pitch analysis window (64 ms), centred on the frame
-F0_MIN, F0_MAX = 70.0, 400.0
 MIN_BEAT_GAP = 6  # frames between beats (0.24 s)
 
 STYLES: tuple[str, ...] = (
@@ -126,28 +126,6 @@ def rhythm(audio: np.ndarray, n_frames: int) -> Rhythm:
     f0, aperiodicity = yin(frames)
     pitch = np.where((aperiodicity < 0.25) & (energy > 0.25), f0, 0.0)
     return Rhythm(energy.astype(np.float32), pitch.astype(np.float32), _beats(energy, pitch))
-
-
-def yin(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """F0 (Hz) and the cumulative-mean-normalised difference at it, per frame (YIN, steps 1-5)."""
-    t, n = frames.shape
-    lag_min, lag_max = int(SAMPLE_RATE / F0_MAX), int(SAMPLE_RATE / F0_MIN) + 1
-    lags = np.arange(lag_max + 2)
-    spec = np.fft.rfft(frames, 2 * n)
-    acf = np.fft.irfft(np.abs(spec) ** 2, 2 * n)[:, : lag_max + 2]
-    cs = np.concatenate([np.zeros((t, 1)), np.cumsum(frames**2, axis=1)], axis=1)
-    diff = np.maximum(cs[:, n - lags] + cs[:, n : n + 1] - cs[:, lags] - 2 * acf, 0)
-    cmnd = np.ones_like(diff)
-    cmnd[:, 1:] = diff[:, 1:] * lags[1:] / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
-    seg = cmnd[:, lag_min - 1 : lag_max + 2]  # one lag of margin each side for the interpolation
-    mid = seg[:, 1:-1]
-    dips = (mid < 0.15) & (mid <= seg[:, :-2]) & (mid <= seg[:, 2:])
-    first = np.where(dips.any(1), dips.argmax(1), mid.argmin(1)) + 1
-    rows = np.arange(t)
-    a, b, c = seg[rows, first - 1], seg[rows, first], seg[rows, first + 1]
-    curv = a - 2 * b + c
-    shift = np.clip(np.where(np.abs(curv) > 1e-12, 0.5 * (a - c) / np.where(curv == 0, 1, curv), 0), -1, 1)
-    return SAMPLE_RATE / (lag_min - 1 + first + shift), b
 
 
 def _beats(energy: np.ndarray, pitch: np.ndarray) -> np.ndarray:

@@ -6,9 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-SAMPLE_RATE = 16_000  # model audio: 16 kHz mono float32 (DESIGN.md)
-FPS = 25  # video frames per second
+from posetalk.models.rates import FPS, SAMPLE_RATE  # noqa: F401  (the corpus reads them from here too)
 
 VOWELS = ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
 CONSONANTS = (

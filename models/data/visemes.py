@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from posetalk.models.data.phones import FPS, PHONE_ID, SILENCE, Phone
 from posetalk.models.face.params import INDEX, N_BLENDSHAPES
+from posetalk.models.rates import n_frames  # noqa: F401  (the corpus reads it from here)
 
 GRID_HZ = 100  # blending grid; frames average GRID_HZ / FPS grid points
 ANTICIPATION_S = 0.06  # time constant of a phone's influence before it starts
@@ -99,11 +100,6 @@ for _p, (_t, _d) in VISEMES.items():
         for _name in _group:
             _DOMINANCE[PHONE_ID[_p], INDEX[_name]] = _dom
 _MOUTH_IDX = np.array([INDEX[n] for n in MOUTH])
-
-
-def n_frames(duration: float) -> int:
-    """Frames of video for ``duration`` seconds of audio (the last partial frame included)."""
-    return int(np.ceil(round(duration * FPS, 6)))
 
 
 def frame_phones(phones: list[Phone], frames: int) -> np.ndarray:

@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from posetalk.models.data.phones import FPS, SAMPLE_RATE
 from posetalk.models.face.params import INDEX
 from posetalk.models.motion import checkpoint
 from posetalk.models.motion.nets import MAX_LOOKAHEAD, MELS_PER_FRAME, N_MOUTH, FrameNet, NetConfig, advance, delay
 from posetalk.models.motion.voice_norm import VoiceNorm, factors, of_config, warp_frequency
+from posetalk.models.rates import FPS, SAMPLES_PER_FRAME
 
 WEIGHTS = Path(__file__).parent / "weights"
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
 BLINKS = [INDEX["eyeBlinkLeft"], INDEX["eyeBlinkRight"]]
 SILENT_DBFS = -55.0  # a frame quieter than this (RMS, dB full scale) is silence: mouth at rest
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from posetalk.models.data.phones import FPS, SAMPLE_RATE
+from posetalk.models.rates import FPS, SAMPLE_RATE
 
 F0_REF = 150.0  # Hz: voices above this are moved down (the training men: 85-130 Hz; SLT 172)
 POWER = 1.0  # alpha = (ref / F0) ** POWER
@@ -58,7 +58,7 @@ def config_fields(norm: VoiceNorm | None) -> dict[str, float]:
 
 def frame_pitch(windows: np.ndarray) -> np.ndarray:
     """(T, WINDOW) audio windows -> (T,) F0 in Hz, 0 where unvoiced."""
-    from posetalk.models.data.head_motion import yin
+    from posetalk.models.audio.pitch import yin
 
     windows = np.asarray(windows, np.float64)
     f0, aperiodicity = yin(windows)

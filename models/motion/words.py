@@ -189,8 +189,8 @@ def align_text(audio: np.ndarray, text: str, confidence: bool = True) -> Aligned
 def _loud_pauses(audio: np.ndarray, phones: list[Phone]) -> np.ndarray:
     """(frames,) bool: frames inside an aligned pause longer than LOUD_PAUSE_S whose level is
     within LOUD_DB of the utterance's loud frames (its 90th percentile)."""
-    from posetalk.models.data.visemes import n_frames
     from posetalk.models.motion.infer import frame_rms
+    from posetalk.models.rates import n_frames
 
     frames = n_frames(len(audio) / SAMPLE_RATE)
     db = 20 * np.log10(frame_rms(audio, frames) + 1e-9)
@@ -318,7 +318,7 @@ def load_words(path: str | Path) -> list[Word] | str:
 def align_job(audio: np.ndarray, text: str) -> tuple[list[Phone], np.ndarray]:
     """The text's phones and per-frame trust (25 fps): what the engine's aligner process runs
     (it imports this module only: no torch, no engine)."""
-    from posetalk.models.data.visemes import n_frames
+    from posetalk.models.rates import n_frames
 
     found = align_text(audio, text)
     return found.phones, found.trusted(n_frames(len(audio) / SAMPLE_RATE))

@@ -32,12 +32,13 @@ from posetalk.models import runlog
 from posetalk.models.errors import PoseModelError
 from posetalk.models.motion import checkpoint
 from posetalk.models.motion.augment import noise_mix
+from posetalk.models.pld.cond import make_cond, visibility
 from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import SIGMA_MAX, SIGMA_MIN, Denoiser, karras_sigmas
 from posetalk.models.pld.text import PromptEncoder, encoder
 from posetalk.models.pld.train import _lr, batches, embed_texts, prompt_table, window_frames
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
-from posetalk.models.pld.windows import PlanWindows, make_cond, visibility
+from posetalk.models.pld.windows import PlanWindows
 
 LOG_KEYS = ("total",)
 

@@ -6,7 +6,7 @@ roll, tx, ty, log-scale, gaze yaw, gaze pitch), angles in radians."""
 from __future__ import annotations
 
 import numpy as np
-from posetalk.models.data.phones import FPS
+from posetalk.models.rates import FPS
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import argrelextrema
 

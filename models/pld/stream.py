@@ -23,11 +23,11 @@ import torch
 from posetalk.models.audio.mel import HOP, LOOKBACK, StreamingMel, log_mel
 from posetalk.models.errors import PoseModelError
 from posetalk.models.motion import checkpoint
+from posetalk.models.pld.cond import SAMPLES_PER_FRAME, make_cond, visibility
 from posetalk.models.pld.denoiser import MELS_PER_FRAME, N_MELS, DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import Denoiser, consistency_sigmas, karras_sigmas, sample
 from posetalk.models.pld.text import PromptEncoder, encoder
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
-from posetalk.models.pld.windows import SAMPLES_PER_FRAME, make_cond, visibility
 
 DEFAULT_LOOKAHEAD = 2  # frames (80 ms)
 TEACHER_STEPS = 50

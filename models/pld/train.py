@@ -39,11 +39,12 @@ import torch
 import torch.nn.functional as F
 from posetalk.models import runlog
 from posetalk.models.motion import checkpoint
+from posetalk.models.pld.cond import make_cond, visibility
 from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import Denoiser
 from posetalk.models.pld.text import PromptEncoder, encoder
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
-from posetalk.models.pld.windows import PlanWindows, make_cond, visibility
+from posetalk.models.pld.windows import PlanWindows
 
 LOG_KEYS = ("total", "recon", "vel", "kl", "denoise")
 P_MEAN, P_STD = -1.2, 1.2  # EDM's log-normal training noise levels

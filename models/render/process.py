@@ -1,13 +1,62 @@
-"""The loop of a render process (engine/render_pool.py starts them). It lives here, not in the
-engine package, so that a spawned process imports only the renderer: importing anything under
-posetalk.engine loads the whole engine, PyTorch included (345 MB before the first portrait)."""
+"""The loop of a render process (engine/render_pool.py starts them) and the messages it takes. It
+lives here, not in the engine package, so that a spawned process imports only the renderer:
+importing anything under posetalk.engine loads the whole engine, PyTorch included (345 MB before
+the first portrait).
+
+The engine sends one message at a time and waits for the reply: ``Open`` (a session's avatar and
+the name of its shared frame buffer), ``Render`` (one frame's motion: the picture is written into
+that buffer), ``Close``, ``Stop``; the reply is ``Done`` or ``Failed`` (the error, as text)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.shared_memory import SharedMemory
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from posetalk.models.render.avatar import Avatar
+
+
+@dataclass(frozen=True)
+class Open:
+    key: int
+    avatar: Avatar
+    shm_name: str
+
+
+@dataclass(frozen=True)
+class Render:
+    key: int
+    pose: np.ndarray  # (1, 6)
+    gaze: np.ndarray  # (1, 2)
+    expression: np.ndarray  # (1, 21)
+
+
+@dataclass(frozen=True)
+class Close:
+    key: int
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: str
+
+
+Message = Open | Render | Close | Stop
+Reply = Done | Failed
 
 
 def serve(conn: Connection) -> None:
@@ -17,30 +66,29 @@ def serve(conn: Connection) -> None:
     renderers: dict[int, tuple[CpuRenderer, SharedMemory, np.ndarray]] = {}
     while True:
         try:
-            msg = conn.recv()
+            msg: Message = conn.recv()
         except (EOFError, OSError):  # the engine's process is gone
             break
-        op = msg[0]
         try:
-            if op == "render":
-                _, key, pose, gaze, expression = msg
-                renderer, _, frame = renderers[key]
-                frame[...] = renderer.render(pose, gaze, expression)[0]
-            elif op == "open":
-                _, key, avatar, shm_name = msg
-                shm = SharedMemory(name=shm_name)  # the engine's tracker (shared with spawned children) owns it
-                frame = np.ndarray((avatar.size, avatar.size, 3), np.uint8, buffer=shm.buf)
-                renderers[key] = (CpuRenderer(avatar), shm, frame)
-            elif op == "close":
-                _, shm, frame = renderers.pop(msg[1])
+            if isinstance(msg, Render):
+                renderer, _, frame = renderers[msg.key]
+                frame[...] = renderer.render(msg.pose, msg.gaze, msg.expression)[0]
+            elif isinstance(msg, Open):
+                shm = SharedMemory(name=msg.shm_name)  # the engine's tracker (shared with spawned children) owns it
+                frame = np.ndarray((msg.avatar.size, msg.avatar.size, 3), np.uint8, buffer=shm.buf)
+                renderers[msg.key] = (CpuRenderer(msg.avatar), shm, frame)
+            elif isinstance(msg, Close):
+                _, shm, frame = renderers.pop(msg.key)
                 del frame
                 shm.close()
-            elif op == "stop":
-                conn.send(("ok", None))
+            elif isinstance(msg, Stop):
+                conn.send(Done())
                 break
-            conn.send(("ok", None))
+            else:
+                raise TypeError(f"not a render process message: {msg!r}")
+            conn.send(Done())
         except Exception as exc:  # the engine hears about it as a BackendError; this process goes on
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            conn.send(Failed(f"{type(exc).__name__}: {exc}"))
     while renderers:
         _, (_, shm, frame) = renderers.popitem()
         del frame

@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass, replace
 
 import numpy as np
+from posetalk.models.rates import FPS
 
-FPS = 25
 HOP = 8  # frames between points where a new style may start (the pose model's hop)
 _DEG = np.pi / 180
 # Sway standard deviation per pose axis (as head_motion's idle sway): radians, radians, radians, fractions.
