@@ -302,6 +302,9 @@ class Engine:
                 if not s.closed:
                     log.error("rendering session %s failed: %r", s.id, img)
                     self.stats.count("render_errors")
+                    if getattr(s.renderer, "alive", True) is False:  # its render process has died: it ends
+                        self.stats.count("sessions_lost")
+                        await s.close()
             else:
                 rendered[id(s)] = img
         await self.clock.sleep_until(self.timeline.due_time(tick))

@@ -119,6 +119,11 @@ class ProcessRenderer:
             raise
         self._open = True
 
+    @property
+    def alive(self) -> bool:
+        """Its process still runs (a crashed one takes down only the sessions pinned to it)."""
+        return bool(self._worker.process.is_alive())
+
     def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
         out = np.empty((len(pose), self.size, self.size, 3), np.uint8)
         with self._lock:

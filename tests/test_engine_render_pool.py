@@ -1,5 +1,6 @@
 """Rendering in worker processes: the same pictures as the in-process renderer, an engine that
-renders its sessions there, and nothing left behind (processes, shared memory) when it closes."""
+renders its sessions there, a crashed process that takes down only the sessions pinned to it, and
+nothing left behind (processes, shared memory) when it closes."""
 
 from __future__ import annotations
 
@@ -63,3 +64,28 @@ def test_an_engine_renders_its_sessions_in_processes(motion_model: MotionModel, 
         assert len(pictures) >= 15 and pictures[-1].shape == (128, 128, 3)
         assert np.abs(pictures[-1].astype(int) - pictures[0].astype(int)).mean() > 0.5  # the face moved
     assert not [p for p in mp.active_children() if p.name.startswith("posetalk-render")]  # stopped with the engine
+
+
+def test_a_crashed_render_process_ends_only_its_own_sessions(motion_model: MotionModel, small_avatar: Any) -> None:
+    async def run_() -> tuple[list[Any], list[bool], dict[str, int]]:
+        async with engine(motion_model, render_processes=2) as e:
+            sessions = [await e.open_session(small_avatar) for _ in range(2)]
+            for s in sessions:
+                s.push_audio(buzz(2.0), 16000)
+            await e.advance(0.4)
+            for s in sessions:
+                s.drain()
+            doomed = sessions[0].renderer._worker.process  # type: ignore[union-attr]
+            doomed.kill()
+            doomed.join()
+            await e.advance(0.8)
+            frames = [s.drain() for s in sessions]
+            closed = [s.closed for s in sessions]
+            return frames, closed, dict(e.stats.counters)
+
+    (lost, kept), closed, counters = arun(run_())
+    assert closed == [True, False] and counters.get("sessions_lost") == 1
+    pictures = [o.video for o in kept if o.video is not None]
+    assert len(pictures) >= 15 and not any(o.repeated for o in kept[-10:])  # the other renders on, in order
+    assert [o.index for o in kept] == list(range(kept[0].index, kept[0].index + len(kept)))
+    assert not [p for p in mp.active_children() if p.name.startswith("posetalk-render")]
