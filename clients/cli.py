@@ -27,6 +27,10 @@ def _bench(args: argparse.Namespace) -> None:
         bench.bench_motion(args.weights.split(",") if args.weights else None, repeats=args.repeats)
     elif args.what == "pose":
         bench.bench_pose(args.weights, repeats=args.repeats)
+    elif args.what == "kernels":
+        from posetalk.kernels.render.bench import bench_kernels
+
+        bench_kernels(size=args.size)
     elif args.what == "engine":
         bench.bench_engine(size=args.size, hours=args.hours, max_sessions=args.max_sessions,
                            render_processes=args.render_processes, known=args.known)  # fmt: skip
@@ -210,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_render)
 
     b = sub.add_parser("bench", help="print speed figures")
-    b.add_argument("what", choices=["render", "data", "motion", "pose", "engine"])
+    b.add_argument("what", choices=["render", "data", "motion", "pose", "engine", "kernels"])
     b.add_argument("--size", type=int, default=512)
     b.add_argument("--frames", type=int, default=50)
     b.add_argument("--repeats", type=int, default=5)

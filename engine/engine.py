@@ -238,7 +238,12 @@ class Engine:
         from posetalk.models.render import make_renderer
 
         if self.config.backend == "cuda":
-            return make_renderer(avatar, "torch", device="cuda")
+            from posetalk.models.render.torch_render import GraphedRenderer, TorchRenderer
+
+            graphed = GraphedRenderer(TorchRenderer(avatar, device="cuda"))  # one frame a tick: batch 1
+            if not graphed.captured:
+                log.warning("rendering without a CUDA graph: %s", graphed.reason)
+            return graphed
         if self._render_pool is not None:
             return self._render_pool.renderer(avatar)
         return make_renderer(avatar, "cpu")

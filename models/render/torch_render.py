@@ -1,22 +1,18 @@
 """The batched PyTorch renderer (CUDA when present): the same pictures as the CPU renderer.
 
-Per batch of frames: deform and project the control mesh, rank triangles back to front,
-rasterise by scattering each triangle's candidate pixels with its draw rank (the highest rank
-wins, as the last triangle painted does on the CPU), build the backward map, sample the atlas
-with grid_sample and composite over the background plate. This is the readable reference that
-kernels/ will speed up.
-"""
+Per batch of frames: deform and project the control mesh, put the triangles in draw order (back
+to front), solve each triangle's affine into the atlas; then the hot path, kernels.render's
+``warp_composite`` (rasterise, dense map, bilinear sample, composite over the background plate):
+the Triton kernel on CUDA, its PyTorch reference on the CPU. Fixed shapes; on CUDA no host
+synchronisation, so ``CudaGraphRenderer`` can capture it."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from posetalk.kernels.render import warp_composite
 from posetalk.models.render.avatar import Avatar
 from posetalk.models.render.mesh import foldable
-
-EDGE_TOLERANCE = 0.5  # pixels: cover pixels whose centre is within this of a triangle's edge
-BUCKETS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
 def rotation_matrices(yaw: torch.Tensor, pitch: torch.Tensor, roll: torch.Tensor) -> torch.Tensor:
@@ -29,6 +25,23 @@ def rotation_matrices(yaw: torch.Tensor, pitch: torch.Tensor, roll: torch.Tensor
     rx = torch.stack([o, z, z, z, cp, -sp, z, sp, cp], -1).view(-1, 3, 3)
     rz = torch.stack([cr, -sr, z, sr, cr, z, z, z, o], -1).view(-1, 3, 3)
     return rz @ rx @ ry
+
+
+def affines(tri_xy: torch.Tensor, uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per triangle the determinant of [x y 1] and the affine A (3, 2) with [x y 1] A = uv at its
+    corners: (B, K) and (B, K, 3, 2) float32 (identity-like rows where the determinant is ~0).
+    Closed form (the adjugate) in float64, element-wise: no solver, so nothing waits on the host."""
+    x, y = tri_xy[..., 0].double(), tri_xy[..., 1].double()  # (B, K, 3)
+    x1, x2, x3 = x.unbind(-1)
+    y1, y2, y3 = y.unbind(-1)
+    c11, c12, c13 = y2 - y3, x3 - x2, x2 * y3 - x3 * y2
+    c21, c22, c23 = y3 - y1, x1 - x3, x3 * y1 - x1 * y3
+    c31, c32, c33 = y1 - y2, x2 - x1, x1 * y2 - x2 * y1
+    det = x1 * c11 + y1 * c12 + c13
+    inv = torch.stack([c11, c21, c31, c12, c22, c32, c13, c23, c33], -1).view(*det.shape, 3, 3)
+    safe = torch.where(det.abs() > 1e-6, det, torch.ones_like(det))
+    aff = (inv / safe[..., None, None]) @ uv  # (B, K, 3, 2)
+    return det, aff.float()
 
 
 class TorchRenderer:
@@ -64,15 +77,13 @@ class TorchRenderer:
         q = avatar.uv[avatar.triangles].astype(np.float64)
         f1, f2 = q[:, 1] - q[:, 0], q[:, 2] - q[:, 0]
         self.uv_winding = t(np.sign(f1[:, 0] * f2[:, 1] - f1[:, 1] * f2[:, 0]), torch.float64)
+        self.uv_tris = self.uv[self.tris].double()  # (K, 3, 2)
         self.foldable = t(foldable(avatar), torch.bool)
         # a folded lip triangle: pixel -> the same pixel of the clean portrait (mesh.affines)
         self.identity = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, avatar.clean_row]], device=self.device)
-        atlas = t(avatar.atlas).permute(2, 0, 1)[None]  # (1, 4, 4S, S)
-        self.atlas = atlas
-        self.plate = t(avatar.plate)  # (S, S, 3)
-        s = self.size
-        ys, xs = torch.meshgrid(torch.arange(s, device=d), torch.arange(s, device=d), indexing="ij")
-        self.pix = torch.stack([xs, ys], -1).float().view(-1, 2)  # (S·S, 2)
+        self.atlas = t(avatar.atlas)[None]  # (1, 4S, S, 4): one avatar (kernels.render takes several)
+        self.plate = t(avatar.plate)[None]  # (1, S, S, 3)
+        self.which = torch.zeros(1, dtype=torch.int32, device=d)
 
     def vertices(self, pose: torch.Tensor, gaze: torch.Tensor, expr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, V, 2) output pixels and (B, V) depths; mirrors mesh.frame_vertices."""
@@ -93,82 +104,22 @@ class TorchRenderer:
         xo2 = h * xo[..., :2] + (1 - h) * self.outer_src
         return torch.cat([x[..., :2], xo2], 1), torch.cat([x[..., 2], xo[..., 2]], 1)
 
-    def _rasterise(self, xy: torch.Tensor, rank: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """Per pixel, the highest draw rank of a covering triangle, or -1: (B, S·S) int64."""
-        b, s = xy.shape[0], self.size
-        tri_xy = xy[:, self.tris]  # (B, K, 3, 2)
-        lo = tri_xy.amin(2).floor().clamp(0, s - 1)
-        hi = tri_xy.amax(2).ceil().clamp(0, s - 1)
-        extent = ((hi - lo).amax(-1) + 1) * valid  # (B, K)
-        best = torch.full((b * s * s,), -1, dtype=torch.long, device=xy.device)
-        need = extent.amax(0)  # (K,) box side needed over the batch
-        prev = 0
-        for size in BUCKETS:
-            sel = torch.nonzero((need > prev) & (need <= size)).flatten()
-            prev = size
-            if len(sel) == 0:
-                continue
-            off = torch.arange(size, device=xy.device, dtype=torch.float32)
-            p = tri_xy[:, sel]  # (B, k, 3, 2)
-            px = lo[:, sel, 0, None, None] + off[None, None, None, :]  # (B, k, 1, n)
-            py = lo[:, sel, 1, None, None] + off[None, None, :, None]  # (B, k, n, 1)
-            inside = torch.ones(px.shape[:2] + (size, size), dtype=torch.bool, device=xy.device)
-            area = (p[..., 1, 0] - p[..., 0, 0]) * (p[..., 2, 1] - p[..., 0, 1]) - (p[..., 1, 1] - p[..., 0, 1]) * (
-                p[..., 2, 0] - p[..., 0, 0]
-            )
-            sign = torch.where(area >= 0, 1.0, -1.0)[..., None, None]
-            for i in range(3):
-                a, c = p[:, :, i], p[:, :, (i + 1) % 3]
-                ex, ey = c[..., 0] - a[..., 0], c[..., 1] - a[..., 1]
-                length = torch.sqrt(ex * ex + ey * ey).clamp_min(1e-6)
-                e = ex[..., None, None] * (py - a[..., 1, None, None]) - ey[..., None, None] * (
-                    px - a[..., 0, None, None]
-                )
-                inside &= (sign * e / length[..., None, None]) >= -EDGE_TOLERANCE
-            inside &= (px <= hi[:, sel, 0, None, None]) & (py <= hi[:, sel, 1, None, None])
-            inside &= valid[:, sel, None, None]
-            bi = torch.arange(b, device=xy.device)[:, None, None, None]
-            flat = bi * s * s + py.long() * s + px.long()
-            vals = rank[:, sel, None, None].expand_as(inside)
-            best.scatter_reduce_(0, flat.expand_as(inside)[inside], vals[inside], reduce="amax")
-        return best.view(b, s * s)
-
     @torch.no_grad()
     def render_tensor(self, pose: torch.Tensor, gaze: torch.Tensor, expr: torch.Tensor) -> torch.Tensor:
         """(B, S, S, 3) float32 frames in [0, 255] on the renderer's device."""
-        b, s = pose.shape[0], self.size
+        b = pose.shape[0]
         xy, depth = self.vertices(pose, gaze, expr)
-        # Draw order: by layer, farthest first within a layer; rank = position in that order.
+        # Draw order: by layer, farthest first within a layer.
         tri_depth = depth[:, self.tris].mean(-1)  # (B, K)
-        key = self.layer * 1e4 - tri_depth
-        order = torch.argsort(key, dim=1, stable=True)  # (B, K) triangle ids back to front
-        rank = torch.empty_like(order)
-        rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+        order = torch.argsort(self.layer * 1e4 - tri_depth, dim=1, stable=True)  # (B, K) triangle ids back to front
         tri_xy = xy[:, self.tris]  # (B, K, 3, 2)
-        m = torch.cat([tri_xy, torch.ones_like(tri_xy[..., :1])], -1).double()  # (B, K, 3, 3)
-        det = torch.linalg.det(m)
+        det, aff = affines(tri_xy, self.uv_tris)
         folded = (det * self.uv_winding <= 0) & self.foldable  # as in mesh.affines: drawn as the portrait
         drawn = (det.abs() > 1e-6) & self.moving
-        valid = drawn & ~folded
-        m = torch.where(valid[..., None, None], m, torch.eye(3, device=m.device, dtype=m.dtype))
-        aff = torch.linalg.solve(m, self.uv[self.tris].double().expand(b, -1, -1, -1)).float()  # (B, K, 3, 2)
         aff = torch.where(folded[..., None, None], self.identity, aff)
-        best = self._rasterise(xy, rank, drawn)  # (B, S·S)
-        covered = best >= 0
-        tri = torch.gather(order, 1, best.clamp_min(0))  # (B, S·S)
-        a = aff[torch.arange(b, device=xy.device)[:, None], tri]  # (B, S·S, 3, 2)
-        pix = self.pix.expand(b, -1, -1)
-        mapped = pix[..., 0:1] * a[..., 0, :] + pix[..., 1:2] * a[..., 1, :] + a[..., 2, :]
-        mapped = torch.where(covered[..., None], mapped, pix)  # (B, S·S, 2)
-        h_atlas = self.atlas.shape[2]
-        grid = torch.stack([mapped[..., 0] / (s - 1) * 2 - 1, mapped[..., 1] / (h_atlas - 1) * 2 - 1], -1).view(
-            b, s, s, 2
-        )
-        warped = F.grid_sample(self.atlas.expand(b, -1, -1, -1), grid, mode="bilinear",
-                               padding_mode="border", align_corners=True)  # fmt: skip
-        warped = warped.permute(0, 2, 3, 1)  # (B, S, S, 4)
-        alpha = warped[..., 3:4] / 255.0
-        return self.plate + (warped[..., :3] - self.plate) * alpha
+        rows = torch.arange(b, device=order.device)[:, None]
+        return warp_composite(tri_xy[rows, order], aff[rows, order], drawn[rows, order], self.atlas, self.plate,
+                              self.which[:1].expand(b))  # fmt: skip
 
     def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """Frames (T, S, S, 3) uint8, rendered in one batch."""
@@ -178,3 +129,60 @@ class TorchRenderer:
         ]
         out = self.render_tensor(*args)
         return (out + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+class GraphedRenderer:
+    """A TorchRenderer on CUDA whose ``render_tensor`` for a batch of ``batch`` frames is captured
+    once in a CUDA graph and replayed: one launch of the whole frame (mesh, affines, the Triton hot
+    path) instead of a few dozen, no Python in between. Frames go through the graph's static
+    inputs in groups of ``batch`` (a last short group padded). Needs CUDA; ``capture`` says
+    whether capturing worked (if not, it renders eagerly and says why in ``reason``)."""
+
+    name = "torch-cuda-graph"
+
+    def __init__(self, renderer: TorchRenderer, batch: int = 1) -> None:
+        if renderer.device.type != "cuda":
+            raise ValueError("a CUDA graph needs a renderer on CUDA")
+        self.renderer, self.size, self.batch = renderer, renderer.size, batch
+        dev = renderer.device
+        self._pose = torch.zeros(batch, 6, device=dev)
+        self._gaze = torch.zeros(batch, 2, device=dev)
+        self._expr = torch.zeros(batch, renderer.basis.shape[0], device=dev)
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.reason = ""
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # warm up (Triton compiles, allocators settle) off the capture
+                for _ in range(3):
+                    renderer.render_tensor(self._pose, self._gaze, self._expr)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._out = renderer.render_tensor(self._pose, self._gaze, self._expr)
+            self.graph = graph
+        except Exception as exc:  # an op that cannot be captured: eager rendering still works
+            self.reason = f"{type(exc).__name__}: {exc}"
+
+    @property
+    def captured(self) -> bool:
+        return self.graph is not None
+
+    @torch.no_grad()
+    def render_tensor(self, pose: torch.Tensor, gaze: torch.Tensor, expr: torch.Tensor) -> torch.Tensor:
+        """(B, S, S, 3) float32, as TorchRenderer.render_tensor."""
+        if self.graph is None:
+            return self.renderer.render_tensor(pose, gaze, expr)
+        outs = []
+        for i in range(0, pose.shape[0], self.batch):
+            n = min(self.batch, pose.shape[0] - i)
+            for static, x in ((self._pose, pose), (self._gaze, gaze), (self._expr, expr)):
+                static[:n].copy_(x[i : i + n])
+            self.graph.replay()
+            outs.append(self._out[:n].clone())
+        return torch.cat(outs)
+
+    def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
+        dev = self.renderer.device
+        args = [torch.as_tensor(np.atleast_2d(np.asarray(x, np.float32)), device=dev) for x in (pose, gaze, expression)]
+        return (self.render_tensor(*args) + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()

@@ -1,5 +1,8 @@
-"""The PyTorch renderer on CUDA gives the CPU renderer's pictures (skips without CUDA)."""
+"""The renderer on CUDA (skips without CUDA): the PyTorch renderer gives the CPU renderer's
+pictures; the Triton kernel gives its reference's on awkward shapes; the CUDA-graph path gives the
+eager path's frames."""
 
+import numpy as np
 import pytest
 import torch
 from posetalk.models.render import make_renderer
@@ -15,3 +18,25 @@ def test_cuda_matches_cpu(avatar) -> None:
     pose, gaze, expr = random_motion(avatar, n, seed=5)
     a, b = cpu.render(pose, gaze, expr), gpu.render(pose, gaze, expr)
     assert min(psnr(x, y) for x, y in zip(a, b, strict=True)) >= 40.0
+
+
+@pytest.mark.parametrize(("seed", "size"), [(0, 37), (1, 16), (2, 130)])
+def test_the_triton_kernel_equals_the_reference_on_cuda(seed: int, size: int) -> None:
+    from posetalk.kernels.render import implementation, reference
+    from posetalk.kernels.render import triton as kernel
+    from posetalk.tests.test_kernels_render import awkward_case
+
+    case = {k: v.cuda() for k, v in awkward_case(seed, size).items()}
+    assert implementation(case["tri_xy"]) == "triton"
+    diff = (kernel.warp_composite(**case) - reference.warp_composite(**case)).abs()
+    assert (diff > 1e-2).float().mean() < 0.002 and float(diff.median()) < 1e-3
+
+
+def test_the_cuda_graph_gives_the_eager_frames(avatar) -> None:
+    from posetalk.models.render.torch_render import GraphedRenderer, TorchRenderer
+
+    eager = TorchRenderer(avatar, device="cuda")
+    graphed = GraphedRenderer(eager, batch=4)
+    assert graphed.captured, graphed.reason
+    pose, gaze, expr = random_motion(avatar, 10, seed=2)  # two whole groups of 4 and a short one
+    np.testing.assert_array_equal(graphed.render(pose, gaze, expr), eager.render(pose, gaze, expr))
