@@ -271,13 +271,3 @@ def bench_pose(
     for k, v in results.items():
         print(f"  {k:40s} {v:10.3f}")
     return results
-
-
-def bench_engine(
-    size: int = 512, hours: float = 1.0, max_sessions: int = 6, render_processes: int = 0, known: bool = False
-) -> dict[str, object]:
-    """The live engine: per-stage and audio-in to frame-out latency, sessions in real time, and a
-    simulated hour with no A/V drift (clients/bench_engine.py); ``known``: also with text pushed."""
-    from posetalk.clients.bench_engine import bench_engine as run
-
-    return run(size=size, hours=hours, max_sessions=max_sessions, render_processes=render_processes, known=known)

@@ -50,8 +50,9 @@ def _to_48k_int16(audio: np.ndarray) -> np.ndarray:
 
 
 async def _realtime(
-    avatar: Any, motion_model: Any, sessions: int, seconds: float, render_processes: int = 0, known: str = "none"
-) -> dict[str, Any]:
+    avatar: Any, motion_model: Any, sessions: int, seconds: float, render_processes: int = 0, known: str = "none",
+    backend: str = "cpu",
+) -> dict[str, Any]:  # fmt: skip
     """``sessions`` sessions fed in real time for ``seconds``; their figures. ``known``: "text"
     or "words" pushes the sentence's text (or its timed words) before each time it is spoken."""
     from posetalk.engine import Engine, EngineConfig
@@ -63,7 +64,7 @@ async def _realtime(
         from posetalk.models.motion.words import align_text
 
         words = [(w.text, w.start, w.end) for w in align_text(speech, SENTENCE, confidence=False).words]
-    cfg = EngineConfig(max_sessions=sessions, head="auto", render_processes=render_processes)
+    cfg = EngineConfig(max_sessions=sessions, head="auto", render_processes=render_processes, backend=backend)
     async with Engine(cfg, motion_model=motion_model) as e:
         opened = [await e.open_session(avatar) for _ in range(sessions)]
         await asyncio.sleep(1.0)  # warm up: first renders, caches
@@ -202,11 +203,13 @@ def _median_ms(fn: Any, repeats: int) -> float:
 
 def bench_engine(
     size: int = 512, hours: float = 1.0, max_sessions: int = 6, seconds: float = 8.0, render_processes: int = 0,
-    known: bool = False,
+    known: bool = False, device: str = "cpu", counts: list[int] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Run the three parts and print their numbers (see the module docstring); ``render_processes``
     as EngineConfig's (0: render in the engine's threads); ``hours`` 0 skips the simulated session;
-    ``known``: part 1 again with the sentence's text, then its timed words, pushed ahead."""
+    ``known``: part 1 again with the sentence's text, then its timed words, pushed ahead;
+    ``device`` "cuda": render on the GPU (EngineConfig backend); ``counts``: the session counts to
+    try, in order, until one is not real time (default 1 .. ``max_sessions``)."""
     import skimage.data
     from posetalk.engine import run
     from posetalk.models.motion.infer import MotionModel
@@ -216,10 +219,14 @@ def bench_engine(
     motion_model = MotionModel.load()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     where = f"{render_processes} render processes" if render_processes else "rendering in the engine's threads"
+    if device == "cuda":
+        import torch
+
+        where = f"rendering on {torch.cuda.get_device_name()} (CUDA graphs, the Triton kernel)"
     print(f"posetalk bench engine: {size}×{size} portrait, {os.cpu_count()} CPU cores (load average {load:.2f}), "
           f"{where}")  # fmt: skip
     _model_steps(motion_model)
-    one = run(_realtime(avatar, motion_model, 1, seconds, render_processes))
+    one = run(_realtime(avatar, motion_model, 1, seconds, render_processes, backend=device))
     print(f"  one session, {seconds:g} s of speech pushed in real time (20 ms chunks, 48 kHz int16):")
     for name, st in one["stages"].items():
         print(f"    {name:8s} {st}")
@@ -229,15 +236,15 @@ def bench_engine(
     results: dict[str, Any] = {"one": one, "realtime_sessions": 0}
     if known:
         for mode in ("text", "words"):
-            r = run(_realtime(avatar, motion_model, 1, seconds, render_processes, mode))
+            r = run(_realtime(avatar, motion_model, 1, seconds, render_processes, mode, device))
             shown = sum(r["lips"].values()) or 1
             share = ", ".join(f"{k} {100 * v / shown:.0f} %" for k, v in sorted(r["lips"].items()))
             print(f"    with {mode} pushed ahead: audio in -> frame out p95 {r['latency_p95_ms']:.1f} ms "
                   f"(without: {one['latency_p95_ms']:.1f} ms); speaking frames' lips: {share}")  # fmt: skip
             results[f"known_{mode}"] = r
     print("  sessions in real time:")
-    for n in range(1, max_sessions + 1):
-        r = one if n == 1 else run(_realtime(avatar, motion_model, n, seconds, render_processes))
+    for n in counts or range(1, max_sessions + 1):
+        r = one if n == 1 else run(_realtime(avatar, motion_model, n, seconds, render_processes, backend=device))
         ok = r["rendered"] >= KEEP_UP and r["latency_p95_ms"] < LATENCY_GOAL_MS
         tick = r["stages"].get("tick")
         print(f"    {n} session(s): rendered on time {100 * r['rendered']:5.1f} %, latency p95 "

@@ -32,8 +32,12 @@ def _bench(args: argparse.Namespace) -> None:
 
         bench_kernels(size=args.size)
     elif args.what == "engine":
-        bench.bench_engine(size=args.size, hours=args.hours, max_sessions=args.max_sessions,
-                           render_processes=args.render_processes, known=args.known)  # fmt: skip
+        from posetalk.clients.bench_engine import bench_engine
+
+        counts = [int(n) for n in args.sessions.split(",")] if args.sessions else None
+        bench_engine(size=args.size, hours=args.hours, max_sessions=args.max_sessions,
+                     render_processes=args.render_processes, known=args.known, device=args.device,
+                     counts=counts)  # fmt: skip
 
 
 def _inspect_render(args: argparse.Namespace) -> None:
@@ -224,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--hours", type=float, default=1.0, help="engine: length of the session simulated on a fast clock")
     b.add_argument("--max-sessions", type=int, default=6, help="engine: most sessions to try at once")
     b.add_argument("--render-processes", type=int, default=0, help="engine: render in this many processes (0: threads)")
+    b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="engine: where sessions render")
+    b.add_argument("--sessions", help="engine: session counts to try, comma-separated (default 1 .. --max-sessions)")
     b.add_argument("--known", action="store_true", help="engine: also one session with text / timed words pushed ahead")
     b.set_defaults(func=_bench)
 
