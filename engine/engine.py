@@ -29,7 +29,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from posetalk.engine.audio_input import Slot
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from posetalk.models.motion.infer import MotionModel
     from posetalk.models.pld.stream import PoseModel
     from posetalk.models.render import Avatar, Renderer
+    from posetalk.models.render.torch_render import BatchRenderer
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ class EngineConfig:
     """How an engine runs. ``head``: "auto" (the pose model when its weights ship, else the
     procedural head), "procedural", or "pose" (the pose model, required)."""
 
-    backend: str = "cpu"  # renderer: "cpu" (NumPy/OpenCV) or "cuda" (the PyTorch renderer on CUDA)
+    # renderer: "cpu" (NumPy/OpenCV, per session), "cuda" (the PyTorch renderer on CUDA, every
+    # session's frame of a tick in one batch: torch_render.BatchRenderer and the Triton kernel) or
+    # "torch" (the same batched path on the CPU: slow, for tests and comparisons)
+    backend: str = "cpu"
     max_sessions: int = 8
     # Threads for model and render work (default: one per core). Sessions render in parallel, one
     # thread each, as far as the renderer's OpenCV and NumPy calls release the GIL.
@@ -81,8 +85,8 @@ class EngineConfig:
     intra_op_threads: int | None = 1
 
     def __post_init__(self) -> None:
-        if self.backend not in ("cpu", "cuda"):
-            raise ValueError(f"backend must be cpu or cuda, got {self.backend!r}")
+        if self.backend not in ("cpu", "cuda", "torch"):
+            raise ValueError(f"backend must be cpu, cuda or torch, got {self.backend!r}")
         if self.head not in ("auto", "procedural", "pose"):
             raise ValueError(f"head must be auto, procedural or pose, got {self.head!r}")
         if not 0 <= self.lookahead <= 4 or self.max_sessions < 1 or self.workers < 1 or self.render_processes < 0:
@@ -120,6 +124,7 @@ class Engine:
         self._next_tick = 0
         self._pool: ThreadPoolExecutor | None = None
         self._render_pool: RenderPool | None = None
+        self._batch: BatchRenderer | None = None  # backends cuda and torch: a tick's frames in one batch
         self.aligner = Aligner()  # aligns the sessions' pushed texts, in a process of its own
         self._task: asyncio.Task[None] | None = None
         self._ids = itertools.count()
@@ -157,6 +162,10 @@ class Engine:
             self._render_pool = await asyncio.get_running_loop().run_in_executor(
                 self._pool, RenderPool, self.config.render_processes
             )
+        if self.config.backend in ("cuda", "torch"):
+            from posetalk.models.render.torch_render import BatchRenderer
+
+            self._batch = BatchRenderer("cuda" if self.config.backend == "cuda" else "cpu")
         self.timeline = Timeline(self.clock.now(), self.timeline.budget)
         self._started = True
         if not isinstance(self.clock, VirtualClock):
@@ -237,13 +246,8 @@ class Engine:
     def _renderer(self, avatar: Avatar) -> Renderer:
         from posetalk.models.render import make_renderer
 
-        if self.config.backend == "cuda":
-            from posetalk.models.render.torch_render import GraphedRenderer, TorchRenderer
-
-            graphed = GraphedRenderer(TorchRenderer(avatar, device="cuda"))  # one frame a tick: batch 1
-            if not graphed.captured:
-                log.warning("rendering without a CUDA graph: %s", graphed.reason)
-            return graphed
+        if self._batch is not None:
+            return self._batch.renderer(avatar)
         if self._render_pool is not None:
             return self._render_pool.renderer(avatar)
         return make_renderer(avatar, "cpu")
@@ -298,8 +302,18 @@ class Engine:
         work = [(s.pipeline, slots, prompt, interrupt) for s, slots, prompt, interrupt, _ in jobs]
         motions = await loop.run_in_executor(self._pool, self._motion, work)
         todo = [(s, m[-1]) for (s, *_), m in zip(jobs, motions, strict=True) if m and s.renderer is not None]
-        images = await asyncio.gather(*(loop.run_in_executor(self._pool, self._render, s.renderer, s.avatar, m)
-                                        for s, m in todo), return_exceptions=True)  # fmt: skip
+        in_batch = [self._batch is not None and getattr(s.renderer, "batch", None) is self._batch for s, _ in todo]
+        alone = [t for t, b in zip(todo, in_batch, strict=True) if not b]
+        batched = [t for t, b in zip(todo, in_batch, strict=True) if b]
+        todo = alone + batched
+        images: list[Any] = await asyncio.gather(*(loop.run_in_executor(self._pool, self._render, s.renderer,
+                                                                        s.avatar, m) for s, m in alone),
+                                                 return_exceptions=True)  # fmt: skip
+        if batched:
+            try:
+                images += list(await loop.run_in_executor(self._pool, self._render_batch, batched))
+            except Exception as exc:  # every batched session shows its previous picture
+                images += [exc] * len(batched)
         self.stats.record("tick", time.perf_counter() - t0)
         rendered = {}
         for (s, _), img in zip(todo, images, strict=True):
@@ -348,6 +362,13 @@ class Engine:
                 if m is not None:
                     out[i].append(m)
         return out
+
+    def _render_batch(self, work: list[tuple[Session, FrameMotion]]) -> np.ndarray:
+        """Worker: one frame of each of several sessions, in one batch (backends cuda and torch)."""
+        assert self._batch is not None
+        with self.stats.time("render"):
+            return self._batch.render_many([(s.renderer, s.avatar.pose + m.pose, s.avatar.gaze + m.gaze,  # type: ignore[union-attr]
+                                             m.expression) for s, m in work])  # fmt: skip
 
     def _render(self, renderer: Renderer | None, avatar: Avatar | None, m: FrameMotion) -> np.ndarray:
         """Worker: one frame of one session (absolute pose and gaze: the portrait's own plus the motion)."""

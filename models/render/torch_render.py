@@ -8,6 +8,8 @@ synchronisation, so ``CudaGraphRenderer`` can capture it."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 from posetalk.kernels.render import warp_composite
@@ -107,6 +109,14 @@ class TorchRenderer:
     @torch.no_grad()
     def render_tensor(self, pose: torch.Tensor, gaze: torch.Tensor, expr: torch.Tensor) -> torch.Tensor:
         """(B, S, S, 3) float32 frames in [0, 255] on the renderer's device."""
+        tri_xy, aff, drawn = self.frame_inputs(pose, gaze, expr)
+        return warp_composite(tri_xy, aff, drawn, self.atlas, self.plate, self.which[:1].expand(pose.shape[0]))
+
+    @torch.no_grad()
+    def frame_inputs(self, pose: torch.Tensor, gaze: torch.Tensor,
+                     expr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+        """The hot path's inputs for B frames: triangles (B, K, 3, 2), their affines into the atlas
+        (B, K, 3, 2) and whether each is drawn (B, K), in draw order (back to front)."""
         b = pose.shape[0]
         xy, depth = self.vertices(pose, gaze, expr)
         # Draw order: by layer, farthest first within a layer.
@@ -118,8 +128,7 @@ class TorchRenderer:
         drawn = (det.abs() > 1e-6) & self.moving
         aff = torch.where(folded[..., None, None], self.identity, aff)
         rows = torch.arange(b, device=order.device)[:, None]
-        return warp_composite(tri_xy[rows, order], aff[rows, order], drawn[rows, order], self.atlas, self.plate,
-                              self.which[:1].expand(b))  # fmt: skip
+        return tri_xy[rows, order], aff[rows, order], drawn[rows, order]
 
     def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """Frames (T, S, S, 3) uint8, rendered in one batch."""
@@ -186,3 +195,81 @@ class GraphedRenderer:
         dev = self.renderer.device
         args = [torch.as_tensor(np.atleast_2d(np.asarray(x, np.float32)), device=dev) for x in (pose, gaze, expression)]
         return (self.render_tensor(*args) + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+class BatchRenderer:
+    """Frames of many sessions, of any avatars of one size, in one launch of the hot path: each
+    frame's mesh and affines are made with its avatar's own ``TorchRenderer`` (small tensors), then
+    one ``warp_composite`` draws every frame, the avatars' atlases and plates stacked (the kernel
+    picks each frame's). The engine's ``cuda`` backend renders a tick's frames this way;
+    ``renderer(avatar)`` gives a session its handle (the Renderer interface, ``render_many`` for a
+    tick)."""
+
+    def __init__(self, device: str | torch.device) -> None:
+        self.device = torch.device(device)
+        self._lock = threading.Lock()  # sessions open and close while a tick renders
+        self._avatars: dict[int, tuple[TorchRenderer, int]] = {}  # id(avatar) -> (its renderer, handles open)
+        self._stack: tuple[torch.Tensor, torch.Tensor, dict[int, int]] | None = None  # atlas, plate, slot by id
+
+    def renderer(self, avatar: Avatar) -> BatchMember:
+        key = id(avatar)
+        with self._lock:
+            r, n = self._avatars.get(key, (None, 0))
+            if r is None:
+                r = TorchRenderer(avatar, device=self.device)
+                self._stack = None
+            self._avatars[key] = (r, n + 1)
+        return BatchMember(self, key, r)
+
+    def release(self, key: int) -> None:
+        with self._lock:
+            r, n = self._avatars[key]
+            if n > 1:
+                self._avatars[key] = (r, n - 1)
+            else:
+                del self._avatars[key]
+                self._stack = None
+
+    def _stacked(self) -> tuple[torch.Tensor, torch.Tensor, dict[int, int]]:
+        if self._stack is None:
+            keys = list(self._avatars)
+            rs = [self._avatars[k][0] for k in keys]
+            self._stack = (torch.cat([r.atlas for r in rs]), torch.cat([r.plate for r in rs]),
+                           {k: i for i, k in enumerate(keys)})  # fmt: skip
+        return self._stack
+
+    @torch.no_grad()
+    def render_many(self, items: list[tuple[BatchMember, np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+        """One frame for each (handle, pose (6,), gaze (2,), expression (21,)): (n, S, S, 3) uint8."""
+        with self._lock:
+            atlas, plate, slots = self._stacked()
+        parts = []
+        for member, pose, gaze, expr in items:
+            args = (torch.as_tensor(np.asarray(x, np.float32)[None], device=self.device) for x in (pose, gaze, expr))
+            parts.append(member.torch.frame_inputs(*args))
+        k = max(p[0].shape[1] for p in parts)  # avatars' meshes may differ: pad with undrawn triangles
+        pad = [tuple(torch.cat([x, x.new_zeros((1, k - x.shape[1], *x.shape[2:]))], 1) for x in p) for p in parts]
+        which = torch.tensor([slots[m.key] for m, *_ in items], dtype=torch.int32, device=self.device)
+        out = warp_composite(torch.cat([p[0] for p in pad]), torch.cat([p[1] for p in pad]),
+                             torch.cat([p[2] for p in pad]), atlas, plate, which)  # fmt: skip
+        return (out + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+class BatchMember:
+    """One session's handle on a ``BatchRenderer``: the Renderer interface (its own frames alone),
+    and ``close`` to let its avatar go."""
+
+    name = "torch-batched"
+
+    def __init__(self, batch: BatchRenderer, key: int, renderer: TorchRenderer) -> None:
+        self.batch, self.key, self.torch, self.size = batch, key, renderer, renderer.size
+        self._open = True
+
+    def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
+        rows = zip(np.atleast_2d(pose), np.atleast_2d(gaze), np.atleast_2d(expression), strict=True)
+        return self.batch.render_many([(self, p, g, e) for p, g, e in rows])
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self.batch.release(self.key)
