@@ -14,91 +14,42 @@ serialised by its lock (it renders one frame at a time anyway). Processes are st
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import threading
 import weakref
 from collections.abc import Callable
-from multiprocessing.shared_memory import SharedMemory
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from posetalk.models.errors import BackendError
-from posetalk.models.render.process import Close, Failed, Message, Open, Render, Stop, serve
+from posetalk.models.render.process import Close, Open, Render, serve
+from posetalk.models.workers import Pool, SharedBuffer, Worker
 
 if TYPE_CHECKING:
     from posetalk.models.render import Avatar
-
-STOP_TIMEOUT_S = 5.0
-
-
-class _Worker:
-    """One render process and the pipe to it."""
-
-    def __init__(self, ctx: Any, index: int) -> None:
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=serve, args=(child,), name=f"posetalk-render-{index}", daemon=True)
-        self.process.start()
-        child.close()
-        self.lock = threading.Lock()
-        self.sessions = 0
-
-    def call(self, msg: Message) -> None:
-        with self.lock:
-            try:
-                self.conn.send(msg)
-                reply = self.conn.recv()
-            except (EOFError, OSError) as exc:
-                raise BackendError(f"the render process {self.process.name} is gone ({exc!r})") from None
-        if isinstance(reply, Failed):
-            raise BackendError(f"the render process failed: {reply.error}")
-
-    def stop(self) -> None:
-        with contextlib.suppress(BackendError):  # already gone: nothing to stop
-            self.call(Stop())
-        self.process.join(STOP_TIMEOUT_S)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
 
 
 class RenderPool:
     """``processes`` render processes; ``renderer(avatar)`` gives a Renderer that renders in one."""
 
     def __init__(self, processes: int) -> None:
-        if processes < 1:
-            raise ValueError(f"need at least one render process, got {processes}")
-        ctx = mp.get_context("spawn")
-        self._workers = [_Worker(ctx, i) for i in range(processes)]
-        self._keys = iter(range(1 << 62))
-        self._lock = threading.Lock()
+        self._pool = Pool(processes, serve, "render")
         self._open: weakref.WeakSet[ProcessRenderer] = weakref.WeakSet()
 
     def renderer(self, avatar: Avatar) -> ProcessRenderer:
-        with self._lock:
-            worker = min(self._workers, key=lambda w: w.sessions)
-            worker.sessions += 1
-            key = next(self._keys)
+        worker, key, release = self._pool.pin()
         try:
-            renderer = ProcessRenderer(worker, key, avatar, lambda: self._release(worker))
+            renderer = ProcessRenderer(worker, key, avatar, release)
         except BaseException:
-            self._release(worker)
+            release()
             raise
         self._open.add(renderer)
         return renderer
-
-    def _release(self, worker: _Worker) -> None:
-        """A session of ``worker`` ended: counted under the lock the choice of worker reads."""
-        with self._lock:
-            worker.sessions -= 1
 
     def close(self) -> None:
         """Close the renderers still open (their buffers are unlinked) and stop the processes."""
         for r in list(self._open):
             r.close()
-        for w in self._workers:
-            w.stop()
-        self._workers = []
+        self._pool.stop()
 
 
 class ProcessRenderer:
@@ -106,14 +57,14 @@ class ProcessRenderer:
 
     name = "cpu-process"
 
-    def __init__(self, worker: _Worker, key: int, avatar: Avatar, on_close: Callable[[], None]) -> None:
+    def __init__(self, worker: Worker, key: int, avatar: Avatar, on_close: Callable[[], None]) -> None:
         self.size = avatar.size
         self._worker, self._key, self._on_close = worker, key, on_close
         self._lock = threading.Lock()  # a render and a close from two threads never interleave
-        self._shm = SharedMemory(create=True, size=self.size * self.size * 3)
-        self._frame: np.ndarray = np.ndarray((self.size, self.size, 3), np.uint8, buffer=self._shm.buf)
+        self._buffer = SharedBuffer(self.size * self.size * 3)
+        self._frame: np.ndarray = self._buffer.array((self.size, self.size, 3))
         try:
-            worker.call(Open(key, avatar, self._shm.name))
+            worker.call(Open(key, avatar, self._buffer.name))
         except BaseException:
             self._release()
             raise
@@ -122,7 +73,7 @@ class ProcessRenderer:
     @property
     def alive(self) -> bool:
         """Its process still runs (a crashed one takes down only the sessions pinned to it)."""
-        return bool(self._worker.process.is_alive())
+        return self._worker.alive
 
     def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
         out = np.empty((len(pose), self.size, self.size, 3), np.uint8)
@@ -147,5 +98,4 @@ class ProcessRenderer:
 
     def _release(self) -> None:
         del self._frame
-        self._shm.close()
-        self._shm.unlink()
+        self._buffer.release()

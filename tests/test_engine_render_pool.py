@@ -34,7 +34,7 @@ def test_a_process_renders_the_same_frames(small_avatar: Any) -> None:
         assert a._worker is not b._worker  # two sessions, one per process
         np.testing.assert_array_equal(a.render(pose, gaze, expression), want)
         np.testing.assert_array_equal(b.render(pose[3:], gaze[3:], expression[3:]), want[3:])
-        name = a._shm.name
+        name = a._buffer.name
         a.close()
         a.close()  # closing twice is harmless
         assert not Path("/dev/shm", name).exists()  # its frame buffer is gone

@@ -5,7 +5,7 @@ the first portrait).
 
 The engine sends one message at a time and waits for the reply: ``Open`` (a session's avatar and
 the name of its shared frame buffer), ``Render`` (one frame's motion: the picture is written into
-that buffer), ``Close``, ``Stop``; the reply is ``Done`` or ``Failed`` (the error, as text)."""
+that buffer), ``Close``, ``Stop`` (models/workers.py: the loop, the replies)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from multiprocessing.shared_memory import SharedMemory
 from typing import TYPE_CHECKING
 
 import numpy as np
+from posetalk.models.workers import Stop, serve_requests
 
 if TYPE_CHECKING:
     from posetalk.models.render.avatar import Avatar
@@ -40,23 +41,7 @@ class Close:
     key: int
 
 
-@dataclass(frozen=True)
-class Stop:
-    pass
-
-
-@dataclass(frozen=True)
-class Done:
-    pass
-
-
-@dataclass(frozen=True)
-class Failed:
-    error: str
-
-
 Message = Open | Render | Close | Stop
-Reply = Done | Failed
 
 
 def serve(conn: Connection) -> None:
@@ -64,31 +49,23 @@ def serve(conn: Connection) -> None:
     from posetalk.models.render.cpu import CpuRenderer
 
     renderers: dict[int, tuple[CpuRenderer, SharedMemory, np.ndarray]] = {}
-    while True:
-        try:
-            msg: Message = conn.recv()
-        except (EOFError, OSError):  # the engine's process is gone
-            break
-        try:
-            if isinstance(msg, Render):
-                renderer, _, frame = renderers[msg.key]
-                frame[...] = renderer.render(msg.pose, msg.gaze, msg.expression)[0]
-            elif isinstance(msg, Open):
-                shm = SharedMemory(name=msg.shm_name)  # the engine's tracker (shared with spawned children) owns it
-                frame = np.ndarray((msg.avatar.size, msg.avatar.size, 3), np.uint8, buffer=shm.buf)
-                renderers[msg.key] = (CpuRenderer(msg.avatar), shm, frame)
-            elif isinstance(msg, Close):
-                _, shm, frame = renderers.pop(msg.key)
-                del frame
-                shm.close()
-            elif isinstance(msg, Stop):
-                conn.send(Done())
-                break
-            else:
-                raise TypeError(f"not a render process message: {msg!r}")
-            conn.send(Done())
-        except Exception as exc:  # the engine hears about it as a BackendError; this process goes on
-            conn.send(Failed(f"{type(exc).__name__}: {exc}"))
+
+    def handle(msg: Message) -> None:
+        if isinstance(msg, Render):
+            renderer, _, frame = renderers[msg.key]
+            frame[...] = renderer.render(msg.pose, msg.gaze, msg.expression)[0]
+        elif isinstance(msg, Open):
+            shm = SharedMemory(name=msg.shm_name)  # the engine's tracker (shared with spawned children) owns it
+            frame = np.ndarray((msg.avatar.size, msg.avatar.size, 3), np.uint8, buffer=shm.buf)
+            renderers[msg.key] = (CpuRenderer(msg.avatar), shm, frame)
+        elif isinstance(msg, Close):
+            _, shm, frame = renderers.pop(msg.key)
+            del frame
+            shm.close()
+        else:
+            raise TypeError(f"not a render process message: {msg!r}")
+
+    serve_requests(conn, handle)
     while renderers:
         _, (_, shm, frame) = renderers.popitem()
         del frame
