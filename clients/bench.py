@@ -76,7 +76,6 @@ def bench_render(size: int = 512, frames: int = 50, repeats: int = 5) -> dict[st
 def bench_data(seconds: float = 1200.0) -> dict[str, float]:
     """Build ``seconds`` of corpus in a temporary folder with one worker per core and print the
     speed as a multiple of real time; then each TTS engine's and augmentation's own speed."""
-    import os
     import tempfile
 
     from posetalk.models.data import augment, tts
@@ -271,57 +270,4 @@ def bench_pose(
           f"guidance {model.guidance_at(model.default_steps)} (medians of {repeats} repeats)")  # fmt: skip
     for k, v in results.items():
         print(f"  {k:40s} {v:10.3f}")
-    return results
-
-
-def bench_encode(size: int = 512, frames: int = 50, processes: int = 2) -> dict[str, float]:
-    """VP8 at ``size``²: aiortc's encoder in threads (how a server encodes by default) against
-    ``processes`` encoder processes (``serve --encode-processes``), for 1, 2 and 4 streams at
-    once, each stream in its own thread as the server's tracks are; frames per second in all."""
-    import threading
-    from fractions import Fraction
-
-    import av
-    from aiortc.codecs.vpx import Vp8Encoder
-    from posetalk.streaming.encoder import EncodePool
-
-    rng = np.random.default_rng(0)
-    base = (rng.random((size, size, 3)) * 255).astype(np.uint8)
-    images = [np.ascontiguousarray(np.roll(base, 3 * i, axis=1)) for i in range(frames)]
-
-    def in_threads(streams: int, one: Callable[[], None]) -> float:
-        threads = [threading.Thread(target=one) for _ in range(streams)]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return streams * frames / (time.perf_counter() - t0)
-
-    def aiortc_stream() -> None:
-        enc = Vp8Encoder()
-        for i, image in enumerate(images):
-            f = av.VideoFrame.from_ndarray(image, format="rgb24")
-            f.pts, f.time_base = i * 3600, Fraction(1, 90_000)
-            enc.encode(f)
-
-    pool = EncodePool(processes)
-
-    def pool_stream() -> None:
-        enc = pool.encoder((size, size))
-        for i, image in enumerate(images):
-            enc.encode(image, i * 3600)
-        enc.close()
-
-    results: dict[str, float] = {}
-    print(f"posetalk bench encode: VP8 at {size}×{size}, {frames} frames a stream, {os.cpu_count()} CPU cores "
-          f"(frames per second in all)")  # fmt: skip
-    try:
-        pool_stream()  # the processes' first frames (imports, codec set-up) are not typical
-        for streams in (1, 2, 4):
-            a, b = in_threads(streams, aiortc_stream), in_threads(streams, pool_stream)
-            results[f"threads_{streams}"], results[f"processes_{streams}"] = a, b
-            print(f"  {streams} stream(s): aiortc in threads {a:6.1f}   {processes} encoder processes {b:6.1f}")
-    finally:
-        pool.close()
     return results

@@ -27,8 +27,6 @@ def _bench(args: argparse.Namespace) -> None:
         bench.bench_motion(args.weights.split(",") if args.weights else None, repeats=args.repeats)
     elif args.what == "pose":
         bench.bench_pose(args.weights, repeats=args.repeats)
-    elif args.what == "encode":
-        bench.bench_encode(size=args.size, frames=args.frames)
     elif args.what == "kernels":
         from posetalk.kernels.render.bench import bench_kernels
 
@@ -220,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_render)
 
     b = sub.add_parser("bench", help="print speed figures")
-    b.add_argument("what", choices=["render", "data", "motion", "pose", "engine", "kernels", "encode"])
+    b.add_argument("what", choices=["render", "data", "motion", "pose", "engine", "kernels"])
     b.add_argument("--size", type=int, default=512)
     b.add_argument("--frames", type=int, default=50)
     b.add_argument("--repeats", type=int, default=5)
