@@ -89,3 +89,24 @@ def test_a_crashed_render_process_ends_only_its_own_sessions(motion_model: Motio
     assert len(pictures) >= 15 and not any(o.repeated for o in kept[-10:])  # the other renders on, in order
     assert [o.index for o in kept] == list(range(kept[0].index, kept[0].index + len(kept)))
     assert not [p for p in mp.active_children() if p.name.startswith("posetalk-render")]
+
+
+def test_render_processes_deliver_every_frame_in_order_over_a_minute(motion_model: MotionModel,
+                                                                    small_avatar: Any) -> None:  # fmt: skip
+    async def run_() -> list[list[Any]]:
+        async with engine(motion_model, render_processes=2) as e:
+            sessions = [await e.open_session(small_avatar) for _ in range(2)]
+            outs: list[list[Any]] = [[], []]
+            for _ in range(6):  # a minute of speech in 10 s pushes, drained as it goes
+                for s in sessions:
+                    s.push_audio(buzz(10.0), 16000)
+                await e.advance(10.0)
+                for got, s in zip(outs, sessions, strict=True):
+                    got.extend(s.drain())
+            assert e.stats.counters.get("render_errors", 0) == 0
+        return outs
+
+    for outs in arun(run_()):
+        assert len(outs) >= 1490  # 25 frames a second
+        assert [o.index for o in outs] == list(range(outs[0].index, outs[0].index + len(outs)))
+        assert sum(o.video is not None for o in outs) == len(outs)
