@@ -197,6 +197,9 @@ class GraphedRenderer:
         return (self.render_tensor(*args) + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
+GRAPH_AFTER = 3  # calls with the same handles before a batch is captured in a CUDA graph
+
+
 class BatchRenderer:
     """Frames of many sessions, of any avatars of one size, in one launch of the hot path: each
     frame's mesh and affines are made with its avatar's own ``TorchRenderer`` (small tensors), then
@@ -210,6 +213,9 @@ class BatchRenderer:
         self._lock = threading.Lock()  # sessions open and close while a tick renders
         self._avatars: dict[int, tuple[TorchRenderer, int]] = {}  # id(avatar) -> (its renderer, handles open)
         self._stack: tuple[torch.Tensor, torch.Tensor, dict[int, int]] | None = None  # atlas, plate, slot by id
+        self._graph: tuple[object, list[torch.Tensor], torch.cuda.CUDAGraph, torch.Tensor] | None = None
+        self._seen: tuple[object, int] = (None, 0)  # the last batch's handles and how many times running
+        self.graph_error = ""  # why the last capture failed, if it did
 
     def renderer(self, avatar: Avatar) -> BatchMember:
         key = id(avatar)
@@ -240,19 +246,60 @@ class BatchRenderer:
 
     @torch.no_grad()
     def render_many(self, items: list[tuple[BatchMember, np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
-        """One frame for each (handle, pose (6,), gaze (2,), expression (21,)): (n, S, S, 3) uint8."""
+        """One frame for each (handle, pose (6,), gaze (2,), expression (21,)): (n, S, S, 3) uint8.
+        On CUDA, once the same handles have come in the same order ``GRAPH_AFTER`` times running
+        (sessions do not change every tick), the whole batch is captured in a CUDA graph and
+        replayed until they change."""
+        members = [m for m, *_ in items]
+        inputs = [torch.as_tensor(np.stack([np.asarray(it[i], np.float32) for it in items]), device=self.device)
+                  for i in (1, 2, 3)]  # fmt: skip
         with self._lock:
             atlas, plate, slots = self._stacked()
-        parts = []
-        for member, pose, gaze, expr in items:
-            args = (torch.as_tensor(np.asarray(x, np.float32)[None], device=self.device) for x in (pose, gaze, expr))
-            parts.append(member.torch.frame_inputs(*args))
+            key = (tuple(id(m) for m in members), id(atlas))
+            graph = self._graph if self._graph is not None and self._graph[0] == key else None
+            self._seen = (key, self._seen[1] + 1 if self._seen[0] == key else 1)
+            capture = graph is None and self.device.type == "cuda" and self._seen[1] >= GRAPH_AFTER
+        which = torch.tensor([slots[m.key] for m in members], dtype=torch.int32, device=self.device)
+        if graph is not None:
+            _, static, g, out = graph
+            for dst, src in zip(static, inputs, strict=True):
+                dst.copy_(src)
+            g.replay()
+        elif capture:
+            out = self._capture(key, members, inputs, atlas, plate, which)
+        else:
+            out = self._draw(members, *inputs, atlas, plate, which)
+        return (out + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+    def _draw(self, members: list[BatchMember], pose: torch.Tensor, gaze: torch.Tensor, expr: torch.Tensor,
+              atlas: torch.Tensor, plate: torch.Tensor, which: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        parts = [m.torch.frame_inputs(pose[i : i + 1], gaze[i : i + 1], expr[i : i + 1]) for i, m in enumerate(members)]
         k = max(p[0].shape[1] for p in parts)  # avatars' meshes may differ: pad with undrawn triangles
         pad = [tuple(torch.cat([x, x.new_zeros((1, k - x.shape[1], *x.shape[2:]))], 1) for x in p) for p in parts]
-        which = torch.tensor([slots[m.key] for m, *_ in items], dtype=torch.int32, device=self.device)
-        out = warp_composite(torch.cat([p[0] for p in pad]), torch.cat([p[1] for p in pad]),
-                             torch.cat([p[2] for p in pad]), atlas, plate, which)  # fmt: skip
-        return (out + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
+        return warp_composite(torch.cat([p[0] for p in pad]), torch.cat([p[1] for p in pad]),
+                              torch.cat([p[2] for p in pad]), atlas, plate, which)  # fmt: skip
+
+    def _capture(self, key: object, members: list[BatchMember], inputs: list[torch.Tensor], atlas: torch.Tensor,
+                 plate: torch.Tensor, which: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """Capture ``_draw`` for these handles in a CUDA graph (eager if that fails); its output."""
+        static = [x.clone() for x in inputs]
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # warm up off the capture (Triton compiles, allocators settle)
+                for _ in range(2):
+                    self._draw(members, *static, atlas, plate, which)
+            torch.cuda.current_stream().wait_stream(side)
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                out = self._draw(members, *static, atlas, plate, which)
+        except Exception as exc:  # an op that cannot be captured: this batch stays eager
+            self.graph_error = f"{type(exc).__name__}: {exc}"
+            return self._draw(members, *inputs, atlas, plate, which)
+        with self._lock:
+            self._graph = (key, static, g, out)
+        g.replay()
+        return out
 
 
 class BatchMember:

@@ -40,3 +40,27 @@ def test_the_cuda_graph_gives_the_eager_frames(avatar) -> None:
     assert graphed.captured, graphed.reason
     pose, gaze, expr = random_motion(avatar, 10, seed=2)  # two whole groups of 4 and a short one
     np.testing.assert_array_equal(graphed.render(pose, gaze, expr), eager.render(pose, gaze, expr))
+
+
+def test_a_steady_batch_is_captured_and_gives_the_eager_frames(avatar) -> None:
+    from posetalk.models.render.torch_render import GRAPH_AFTER, BatchRenderer
+
+    batch = BatchRenderer("cuda")
+    members = [batch.renderer(avatar) for _ in range(3)]
+    pose, gaze, expr = random_motion(avatar, 3 * (GRAPH_AFTER + 2), seed=6)
+    frames = []
+    for t in range(GRAPH_AFTER + 2):
+        rows = range(3 * t, 3 * t + 3)
+        frames.append(batch.render_many([(m, pose[r], gaze[r], expr[r]) for m, r in zip(members, rows, strict=True)]))
+    assert batch._graph is not None, batch.graph_error
+    eager = BatchRenderer("cuda")
+    same = [eager.renderer(avatar) for _ in range(3)]
+    for t, got in enumerate(frames):
+        rows = range(3 * t, 3 * t + 3)
+        want = eager._draw(
+            same,
+            *[torch.as_tensor(x[list(rows)], device="cuda") for x in (pose, gaze, expr)],
+            *eager._stacked()[:2],
+            torch.zeros(3, dtype=torch.int32, device="cuda"),
+        )
+        np.testing.assert_allclose(got, (want + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy(), atol=1)
