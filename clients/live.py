@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-from posetalk.models.errors import StreamingError
+from posetalk.streaming.errors import StreamingError
 
 
 def _engine_config(args: argparse.Namespace, max_sessions: int):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from posetalk.models.errors import StreamingError
+from posetalk.streaming.errors import StreamingError
 from posetalk.streaming.outputs import Mp4Summary, Mp4Writer
 
 log = logging.getLogger(__name__)

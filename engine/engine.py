@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from posetalk.engine.audio_input import Slot
 from posetalk.engine.clock import FRAME, Clock, MonotonicClock, Timeline, VirtualClock, latency_samples
+from posetalk.engine.errors import BackendError, EngineError, SessionLimitError
 from posetalk.engine.head import make_head
 from posetalk.engine.pipeline import FrameMotion, SessionPipeline, run_round
 from posetalk.engine.session import Output, Session
 from posetalk.engine.stats import StageSummary, Stats
 from posetalk.engine.vad import VoiceDetector
 from posetalk.engine.words import Aligner
-from posetalk.models.errors import BackendError, EngineError, SessionLimitError
 from posetalk.models.motion.runtime import MotionRunner
 
 if TYPE_CHECKING:

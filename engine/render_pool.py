@@ -20,9 +20,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from posetalk.models.errors import BackendError
+from posetalk.engine.errors import BackendError
 from posetalk.models.render.process import Close, Open, Render, serve
-from posetalk.models.workers import Pool, SharedBuffer, Worker
+from posetalk.models.workers import Pool, SharedBuffer, Worker, WorkerError
 
 if TYPE_CHECKING:
     from posetalk.models.render import Avatar
@@ -91,7 +91,7 @@ class ProcessRenderer:
             if not self._open:
                 return
             self._open = False
-            with contextlib.suppress(BackendError):  # the process is gone: nothing of this renderer is left in it
+            with contextlib.suppress(WorkerError):  # the process is gone: nothing of this renderer is left in it
                 self._worker.call(Close(self._key))
             self._on_close()
             self._release()

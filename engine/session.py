@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from posetalk.engine.audio_input import WIDE_FRAME, AudioInput
 from posetalk.engine.clock import FRAME, SAMPLE_RATE, Clock
+from posetalk.engine.errors import SessionClosedError
 from posetalk.engine.pipeline import SessionPipeline
 from posetalk.engine.stats import Stats
 from posetalk.engine.words import Aligner
-from posetalk.models.errors import InputError, SessionClosedError
+from posetalk.models.errors import InputError
 from posetalk.models.motion import words as W
 
 if TYPE_CHECKING:

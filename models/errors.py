@@ -67,35 +67,3 @@ class PoseModelError(PosetalkError):
 
 class AudioInputError(InputError):
     """PCM pushed into a live session is unusable: a bad sample rate, shape, type or values."""
-
-
-class EngineError(PosetalkError):
-    """The real-time engine cannot do what was asked (see the subclasses)."""
-
-
-class SessionLimitError(EngineError):
-    """The engine already runs as many sessions as it was configured to allow."""
-
-
-class SessionClosedError(EngineError):
-    """The session was closed (or its engine was): it takes no more audio or control."""
-
-
-class BackendError(EngineError):
-    """The compute backend asked for is not available on this machine (e.g. "cuda" without CUDA)."""
-
-
-class StreamingError(PosetalkError):
-    """The server or the WebRTC client cannot do what was asked (see the subclasses)."""
-
-
-class ServerConfigError(StreamingError):
-    """The server's settings are unsafe or invalid (e.g. a non-loopback address without a token)."""
-
-
-class SignalingError(StreamingError):
-    """An SDP offer or answer, or a control message, is malformed or cannot be used."""
-
-
-class UnknownAvatarError(StreamingError):
-    """No avatar with that id was uploaded to (or prepared by) this server."""

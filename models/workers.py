@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from posetalk.models.errors import BackendError
+from posetalk.models.errors import PosetalkError
 
 STOP_TIMEOUT_S = 5.0
+
+
+class WorkerError(PosetalkError):
+    """A worker process failed a request, or is gone."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Failed:
 
 class Worker:
     """One process running ``target(conn)`` and the pipe to it; ``call`` is one request and its
-    reply (serialised by a lock), BackendError when the process failed the request or is gone."""
+    reply (serialised by a lock), WorkerError when the process failed the request or is gone."""
 
     def __init__(self, ctx: Any, target: Callable[[Connection], None], name: str) -> None:
         self.conn, child = ctx.Pipe()
@@ -56,13 +60,13 @@ class Worker:
                 self.conn.send(msg)
                 reply = self.conn.recv()
             except (EOFError, OSError) as exc:
-                raise BackendError(f"the worker process {self.process.name} is gone ({exc!r})") from None
+                raise WorkerError(f"the worker process {self.process.name} is gone ({exc!r})") from None
         if isinstance(reply, Failed):
-            raise BackendError(f"the worker process {self.process.name} failed: {reply.error}")
+            raise WorkerError(f"the worker process {self.process.name} failed: {reply.error}")
         return reply.value
 
     def stop(self) -> None:
-        with contextlib.suppress(BackendError):  # already gone: nothing to stop
+        with contextlib.suppress(WorkerError):  # already gone: nothing to stop
             self.call(Stop())
         self.process.join(STOP_TIMEOUT_S)
         if self.process.is_alive():

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from posetalk.models.errors import ImageTooLargeError, NotAnImageError, UnknownAvatarError
+from posetalk.models.errors import ImageTooLargeError, NotAnImageError
+from posetalk.streaming.errors import UnknownAvatarError
 
 if TYPE_CHECKING:
     from posetalk.models.render import Avatar

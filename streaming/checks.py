@@ -9,9 +9,9 @@ from typing import Any
 
 from aiohttp import web
 from aiortc.sdp import SessionDescription
-from posetalk.models.errors import ServerConfigError, SignalingError
 from posetalk.streaming import ice, tls
 from posetalk.streaming.avatars import UploadLimits
+from posetalk.streaming.errors import ServerConfigError, SignalingError
 
 
 @dataclass(frozen=True)

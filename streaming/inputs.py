@@ -17,7 +17,8 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from posetalk.engine import SAMPLE_RATE, Session
 from posetalk.engine.clock import Clock, MonotonicClock
-from posetalk.models.errors import PosetalkError, StreamingError
+from posetalk.models.errors import PosetalkError
+from posetalk.streaming.errors import StreamingError
 
 log = logging.getLogger(__name__)
 

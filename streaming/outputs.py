@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from posetalk.engine import FPS, Output
 from posetalk.engine.audio_input import WIDE_FRAME, WIDE_RATE
-from posetalk.models.errors import StreamingError
 from posetalk.models.render.video import add_audio_stream, add_video_stream
+from posetalk.streaming.errors import StreamingError
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from aiohttp import web
 from posetalk.engine import Output, Session
-from posetalk.models.errors import AudioInputError, InputError, SessionClosedError, SignalingError
+from posetalk.engine.errors import SessionClosedError
+from posetalk.models.errors import AudioInputError, InputError
 from posetalk.models.face.params import BLENDSHAPE_NAMES
+from posetalk.streaming.errors import SignalingError
 from posetalk.streaming.tracks import SessionMedia, pack_matte
 
 if TYPE_CHECKING:

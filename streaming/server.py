@@ -66,16 +66,8 @@ from aiohttp import WSMsgType, web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from posetalk.engine import Engine, EngineConfig, Output
 from posetalk.engine.audio_input import check_rate
-from posetalk.models.errors import (
-    AudioInputError,
-    FaceTooSmallError,
-    ImageTooLargeError,
-    NoFaceError,
-    NotAnImageError,
-    SessionLimitError,
-    SignalingError,
-    UnknownAvatarError,
-)
+from posetalk.engine.errors import SessionLimitError
+from posetalk.models.errors import AudioInputError, FaceTooSmallError, ImageTooLargeError, NoFaceError, NotAnImageError
 from posetalk.streaming import ice, metrics, tls
 from posetalk.streaming.avatars import DEFAULT, AvatarStore
 from posetalk.streaming.checks import (
@@ -87,6 +79,7 @@ from posetalk.streaming.checks import (
     offer_kinds,
     supplied_token,
 )
+from posetalk.streaming.errors import SignalingError, UnknownAvatarError
 from posetalk.streaming.peers import FrameOptions, FrameStream, Peer, check_prompt
 from posetalk.streaming.tracks import (
     MicrophoneIdleError,

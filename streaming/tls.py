@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from posetalk.models.errors import ServerConfigError
+from posetalk.streaming.errors import ServerConfigError
 
 log = logging.getLogger(__name__)
 

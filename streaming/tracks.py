@@ -29,7 +29,8 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from posetalk.engine import Output, Session
 from posetalk.engine.clock import FRAME, Clock
-from posetalk.models.errors import PosetalkError, StreamingError
+from posetalk.models.errors import PosetalkError
+from posetalk.streaming.errors import StreamingError
 from posetalk.streaming.pacing import (
     AUDIO_PACKET,
     AUDIO_RATE,

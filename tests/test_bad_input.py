@@ -4,13 +4,7 @@ import cv2
 import numpy as np
 import pytest
 from posetalk.clients.cli import main
-from posetalk.models.errors import (
-    FaceTooSmallError,
-    ImageTooLargeError,
-    MotionFileError,
-    NoFaceError,
-    NotAnImageError,
-)
+from posetalk.models.errors import FaceTooSmallError, ImageTooLargeError, MotionFileError, NoFaceError, NotAnImageError
 from posetalk.models.render import prepare
 
 

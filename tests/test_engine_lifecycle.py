@@ -14,14 +14,8 @@ import numpy as np
 import pytest
 from posetalk.engine import Engine, EngineConfig, Output, run
 from posetalk.engine.clock import FRAME
-from posetalk.models.errors import (
-    AudioInputError,
-    BackendError,
-    EngineError,
-    PosetalkError,
-    SessionClosedError,
-    SessionLimitError,
-)
+from posetalk.engine.errors import BackendError, EngineError, SessionClosedError, SessionLimitError
+from posetalk.models.errors import AudioInputError, PosetalkError
 from posetalk.models.motion.infer import MotionModel
 from posetalk.tests.engine_fixtures import arun, buzz, engine
 

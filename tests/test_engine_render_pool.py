@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from posetalk.engine.errors import BackendError
 from posetalk.engine.render_pool import RenderPool
-from posetalk.models.errors import BackendError
 from posetalk.models.motion.infer import MotionModel
 from posetalk.models.render import make_renderer
 from posetalk.tests.engine_fixtures import arun, buzz, engine

@@ -203,7 +203,7 @@ def test_the_websocket_text_and_words_messages_reach_the_session() -> None:
     assert peer.control(json.dumps({"type": "words", "words": [{"word": "hi", "start": 0, "end": 0.3}],
                                      "in_utterance": True})) is None  # fmt: skip
     assert calls == [("text", "Hello there."), ("words", [("hi", 0, 0.3)], False), ("words", [("hi", 0, 0.3)], True)]
-    from posetalk.models.errors import SignalingError
+    from posetalk.streaming.errors import SignalingError
 
     with pytest.raises(SignalingError, match="empty"):
         peer.control(json.dumps({"type": "text", "text": ""}))

@@ -11,8 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from posetalk.models.errors import StreamingError
 from posetalk.models.render.video import decode_audio, read_mp4
+from posetalk.streaming.errors import StreamingError
 from posetalk.streaming.outputs import Mp4Writer
 from posetalk.streaming.tracks import frame_pcm
 

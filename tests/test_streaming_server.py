@@ -16,9 +16,9 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
-from posetalk.models.errors import ServerConfigError
 from posetalk.models.face.params import BLENDSHAPE_NAMES
 from posetalk.streaming.avatars import UploadLimits
+from posetalk.streaming.errors import ServerConfigError
 from posetalk.streaming.inputs import FileAudioTrack
 from posetalk.streaming.peers import AUDIO_TAG, VIDEO_TAG
 from posetalk.streaming.server import ServerConfig

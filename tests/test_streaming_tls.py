@@ -14,8 +14,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from posetalk.models.errors import ServerConfigError
 from posetalk.streaming import tls
+from posetalk.streaming.errors import ServerConfigError
 from posetalk.streaming.server import ServerConfig
 from posetalk.tests.streaming_fixtures import server_thread
 
