@@ -102,15 +102,12 @@ class SessionPipeline:
         self.decision = self.gate.push(voiced, slot.after_utterance)
         return self.head.push(slot.audio)
 
-    def prepare(self, slot: Slot, job: HopJob | None = None, window: torch.Tensor | None = None,
-                heard: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """Steps 1-2 for the next slot -> (its (4, 80) mel, the (8,) pose+gaze the lip step
-        needs). ``heard``: ``listen`` ran already, and ``job`` / ``window`` are its hop and the
-        hop's window (a hop not run yet is run here)."""
-        if not heard:
-            job = self.listen(slot)
+    def prepare(self, slot: Slot, job: HopJob | None, window: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+        """Step 2 for the slot ``listen`` heard, given its hop's window if it made one -> (its
+        (4, 80) mel, the (8,) pose+gaze the lip step needs)."""
         if job is not None:
-            self.head.take(job, window if window is not None else run_hops([job])[0])
+            assert window is not None
+            self.head.take(job, window)
         decision, self.decision = self.decision, None
         pose_gaze = np.zeros(8, np.float32)
         self.pending = None
@@ -146,8 +143,9 @@ class SessionPipeline:
                            p.slot.arrival, lips, p.slot.wide)  # fmt: skip
 
     def run(self, slot: Slot) -> FrameMotion | None:
-        """prepare + lip step + finish for this session alone."""
-        mel, pose_gaze = self.prepare(slot)
+        """listen + prepare + lip step + finish for this session alone."""
+        job = self.listen(slot)
+        mel, pose_gaze = self.prepare(slot, job, run_hops([job])[0] if job is not None else None)
         return self.finish(self.runner.step([self.motion], mel[None], pose_gaze[None])[0])
 
     def interrupt(self) -> None:
@@ -171,8 +169,8 @@ def run_round(
     t0 = time.perf_counter()
     jobs = [p.listen(slot) for p, slot in work]
     due = [j for j in jobs if j is not None]
-    windows = iter(run_hops(due)) if due else iter(())
-    prepared = [p.prepare(slot, job, next(windows) if job is not None else None, heard=True)
+    windows = iter(run_hops(due))
+    prepared = [p.prepare(slot, job, next(windows) if job is not None else None)
                 for (p, slot), job in zip(work, jobs, strict=True)]  # fmt: skip
     mels = np.stack([m for m, _ in prepared])
     pose_gaze = np.stack([pg for _, pg in prepared])

@@ -424,8 +424,7 @@ class Server:
         key = body.get("session")
         if key is not None and not isinstance(key, str):
             raise SignalingError("session must be a session key (a string)")
-        live = [p for p in self.peers.values() if not p.closed]
-        peer = self.peers.get(key) if key else (live[-1] if live else None)  # dicts keep opening order
+        peer = self.peers.get(key) if key else next(reversed(self.peers.values()), None)  # the newest opened
         if peer is None or peer.closed:
             raise web.HTTPNotFound(text="no such session (it may have ended)" if key else "no session is running")
         media = SessionMedia(peer.session, self.engine.clock, margin=self.config.margin_ms / 1000.0)

@@ -23,7 +23,7 @@ from posetalk.models.audio.mel import StreamingMel
 from posetalk.models.motion import step as step_module
 from posetalk.models.motion.infer import MotionModel
 from posetalk.models.motion.nets import MAX_LOOKAHEAD, MELS_PER_FRAME, N_MELS
-from posetalk.models.motion.step import MotionStep
+from posetalk.models.motion.step import MotionStep, state_shapes
 from posetalk.models.motion.voice_norm import PitchTracker, warp_rows
 
 INPUTS = ["mel", "pose_gaze", "lookahead"]
@@ -85,7 +85,8 @@ class MotionRunner:
         self.model = model if model is not None else MotionModel.load()
         self.lookahead = lookahead
         self._la = np.array([lookahead], np.int64)
-        self._zeros = [np.zeros(s, np.float32) for s in MotionStep(self.model).shapes]
+        shapes = state_shapes(self.model.coarse) + state_shapes(self.model.refine)
+        self._zeros = [np.zeros(s, np.float32) for s in shapes]
         self._names = state_names(len(self._zeros))
         self.session = inference.session(step_bytes(self.model), device)
         self._lock = threading.Lock()  # one call at a time: ONNX Runtime's session is shared

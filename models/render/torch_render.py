@@ -4,7 +4,7 @@ Per batch of frames: deform and project the control mesh, put the triangles in d
 to front), solve each triangle's affine into the atlas; then the hot path, kernels.render's
 ``warp_composite`` (rasterise, dense map, bilinear sample, composite over the background plate):
 the Triton kernel on CUDA, its PyTorch reference on the CPU. Fixed shapes; on CUDA no host
-synchronisation, so ``CudaGraphRenderer`` can capture it."""
+synchronisation, so ``BatchRenderer`` can capture a tick's frames in a CUDA graph."""
 
 from __future__ import annotations
 
@@ -140,63 +140,6 @@ class TorchRenderer:
         return (out + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
-class GraphedRenderer:
-    """A TorchRenderer on CUDA whose ``render_tensor`` for a batch of ``batch`` frames is captured
-    once in a CUDA graph and replayed: one launch of the whole frame (mesh, affines, the Triton hot
-    path) instead of a few dozen, no Python in between. Frames go through the graph's static
-    inputs in groups of ``batch`` (a last short group padded). Needs CUDA; ``capture`` says
-    whether capturing worked (if not, it renders eagerly and says why in ``reason``)."""
-
-    name = "torch-cuda-graph"
-
-    def __init__(self, renderer: TorchRenderer, batch: int = 1) -> None:
-        if renderer.device.type != "cuda":
-            raise ValueError("a CUDA graph needs a renderer on CUDA")
-        self.renderer, self.size, self.batch = renderer, renderer.size, batch
-        dev = renderer.device
-        self._pose = torch.zeros(batch, 6, device=dev)
-        self._gaze = torch.zeros(batch, 2, device=dev)
-        self._expr = torch.zeros(batch, renderer.basis.shape[0], device=dev)
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.reason = ""
-        try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):  # warm up (Triton compiles, allocators settle) off the capture
-                for _ in range(3):
-                    renderer.render_tensor(self._pose, self._gaze, self._expr)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self._out = renderer.render_tensor(self._pose, self._gaze, self._expr)
-            self.graph = graph
-        except Exception as exc:  # an op that cannot be captured: eager rendering still works
-            self.reason = f"{type(exc).__name__}: {exc}"
-
-    @property
-    def captured(self) -> bool:
-        return self.graph is not None
-
-    @torch.no_grad()
-    def render_tensor(self, pose: torch.Tensor, gaze: torch.Tensor, expr: torch.Tensor) -> torch.Tensor:
-        """(B, S, S, 3) float32, as TorchRenderer.render_tensor."""
-        if self.graph is None:
-            return self.renderer.render_tensor(pose, gaze, expr)
-        outs = []
-        for i in range(0, pose.shape[0], self.batch):
-            n = min(self.batch, pose.shape[0] - i)
-            for static, x in ((self._pose, pose), (self._gaze, gaze), (self._expr, expr)):
-                static[:n].copy_(x[i : i + n])
-            self.graph.replay()
-            outs.append(self._out[:n].clone())
-        return torch.cat(outs)
-
-    def render(self, pose: np.ndarray, gaze: np.ndarray, expression: np.ndarray) -> np.ndarray:
-        dev = self.renderer.device
-        args = [torch.as_tensor(np.atleast_2d(np.asarray(x, np.float32)), device=dev) for x in (pose, gaze, expression)]
-        return (self.render_tensor(*args) + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
-
-
 GRAPH_AFTER = 3  # calls with the same handles before a batch is captured in a CUDA graph
 
 
@@ -213,6 +156,7 @@ class BatchRenderer:
         self._lock = threading.Lock()  # sessions open and close while a tick renders
         self._avatars: dict[int, tuple[TorchRenderer, int]] = {}  # id(avatar) -> (its renderer, handles open)
         self._stack: tuple[torch.Tensor, torch.Tensor, dict[int, int]] | None = None  # atlas, plate, slot by id
+        # (handles, static inputs, the graph, its output): a captured batch and every tensor it reads
         self._graph: tuple[object, list[torch.Tensor], torch.cuda.CUDAGraph, torch.Tensor] | None = None
         self._seen: tuple[object, int] = (None, 0)  # the last batch's handles and how many times running
         self.graph_error = ""  # why the last capture failed, if it did
@@ -223,7 +167,7 @@ class BatchRenderer:
             r, n = self._avatars.get(key, (None, 0))
             if r is None:
                 r = TorchRenderer(avatar, device=self.device)
-                self._stack = None
+                self._stack = self._graph = None
             self._avatars[key] = (r, n + 1)
         return BatchMember(self, key, r)
 
@@ -234,7 +178,7 @@ class BatchRenderer:
                 self._avatars[key] = (r, n - 1)
             else:
                 del self._avatars[key]
-                self._stack = None
+                self._stack = self._graph = None  # a graph reads the stacked atlases it was captured with
 
     def _stacked(self) -> tuple[torch.Tensor, torch.Tensor, dict[int, int]]:
         if self._stack is None:
@@ -255,20 +199,19 @@ class BatchRenderer:
                   for i in (1, 2, 3)]  # fmt: skip
         with self._lock:
             atlas, plate, slots = self._stacked()
-            key = (tuple(id(m) for m in members), id(atlas))
+            key = tuple(id(m) for m in members)
             graph = self._graph if self._graph is not None and self._graph[0] == key else None
             self._seen = (key, self._seen[1] + 1 if self._seen[0] == key else 1)
             capture = graph is None and self.device.type == "cuda" and self._seen[1] >= GRAPH_AFTER
-        which = torch.tensor([slots[m.key] for m in members], dtype=torch.int32, device=self.device)
         if graph is not None:
             _, static, g, out = graph
-            for dst, src in zip(static, inputs, strict=True):
+            for dst, src in zip(static, inputs, strict=False):  # the inputs; ``which`` stays as captured
                 dst.copy_(src)
             g.replay()
-        elif capture:
-            out = self._capture(key, members, inputs, atlas, plate, which)
         else:
-            out = self._draw(members, *inputs, atlas, plate, which)
+            which = torch.tensor([slots[m.key] for m in members], dtype=torch.int32, device=self.device)
+            draw = self._capture if capture else self._draw
+            out = draw(members, *inputs, atlas, plate, which)
         return (out + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
     def _draw(self, members: list[BatchMember], pose: torch.Tensor, gaze: torch.Tensor, expr: torch.Tensor,
@@ -279,9 +222,10 @@ class BatchRenderer:
         return warp_composite(torch.cat([p[0] for p in pad]), torch.cat([p[1] for p in pad]),
                               torch.cat([p[2] for p in pad]), atlas, plate, which)  # fmt: skip
 
-    def _capture(self, key: object, members: list[BatchMember], inputs: list[torch.Tensor], atlas: torch.Tensor,
-                 plate: torch.Tensor, which: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """Capture ``_draw`` for these handles in a CUDA graph (eager if that fails); its output."""
+    def _capture(self, members: list[BatchMember], pose: torch.Tensor, gaze: torch.Tensor, expr: torch.Tensor,
+                 atlas: torch.Tensor, plate: torch.Tensor, which: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """``_draw``, captured for these handles in a CUDA graph (eager if that fails)."""
+        inputs = [pose, gaze, expr]
         static = [x.clone() for x in inputs]
         try:
             side = torch.cuda.Stream()
@@ -296,8 +240,8 @@ class BatchRenderer:
         except Exception as exc:  # an op that cannot be captured: this batch stays eager
             self.graph_error = f"{type(exc).__name__}: {exc}"
             return self._draw(members, *inputs, atlas, plate, which)
-        with self._lock:
-            self._graph = (key, static, g, out)
+        with self._lock:  # ``which`` goes into the static list too: the graph reads it
+            self._graph = (tuple(id(m) for m in members), [*static, which], g, out)
         g.replay()
         return out
 
