@@ -3,6 +3,8 @@ limits, determinism, beat timing, and the train / held-out split of the wordings
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from posetalk.models.data import describe as desc
@@ -270,15 +272,20 @@ def test_descriptions_are_specific() -> None:
     assert not desc.mentions(slow, desc.TRAIN_KEYWORDS["shaking"] + ("quick", "rapid", "fast", "a lot"))
 
 
+def named_at(text: str, style: str) -> int:
+    """Where ``style`` is first named in ``text`` (its keywords begin words, as desc.mentions)."""
+    keys = desc.TRAIN_KEYWORDS[style]
+    return min(m.start() for k in keys for m in re.finditer(r"(?<![\w-])" + re.escape(k), text))
+
+
 def test_sequences_name_styles_in_order() -> None:
     rng = np.random.default_rng(2)
     for _ in range(200):
         a, b = rng.choice(["nodding", "shaking", "looking_down", "turning", "still", "looking_around"], 2, False)
         plan = Plan((make_segment(str(a), 0, 120, rng), make_segment(str(b), 120, 240, rng)))
         text = desc.describe(plan, rng).lower()
-        first = min(text.find(k) for k in desc.TRAIN_KEYWORDS[str(a)] if k in text)
-        second = min(text.find(k) for k in desc.TRAIN_KEYWORDS[str(b)] if k in text)
-        assert first < second, text
+
+        assert named_at(text, str(a)) < named_at(text, str(b)), text
 
 
 def test_heldout_wordings_never_appear_in_training() -> None:

@@ -119,7 +119,8 @@ TRAIN = _Vocab(
                  "energetic": "energetic|animated|lively|full of energy|enthusiastic|upbeat",
                  "still": "still|motionless|very still|completely still"}),
     sides=["to the LEFT", "to {pos} LEFT", "toward the LEFT", "toward {pos} LEFT side"],
-    adverbs=_split({"slow": "^slowly|at a slow pace|leisurely|^gradually", "medium_pace": "|at a moderate pace|^steadily",
+    adverbs=_split({"slow": "^slowly|at a slow pace|leisurely|^gradually",
+                    "medium_pace": "|at a moderate pace|^steadily",
                     "fast": "^quickly|^rapidly|fast|^briskly|at a quick pace",
                     "small": "^slightly|^gently|a little|^subtly|a bit", "medium": "|^moderately",
                     "large": "a lot|^strongly|^vigorously|widely|very much", "large:turning": "far|a long way|a lot",
@@ -159,7 +160,7 @@ HELDOUT = _Vocab(
                    "|angles {pos} head {dir}|slants {pos} head {dir}|inclines {pos} head {dir}|inclines {pos} head",
         "looking_around": "glances about|peers about the place|surveys the surroundings|glances in every direction"
                           "|peers about with {pos} head",
-        "looking_down": "casts {pos} eyes to the ground|drops {pos} gaze|gazes at {pos} lap"
+        "looking_down": "casts {pos} eyes toward {pos} lap|drops {pos} gaze|gazes at {pos} lap"
                         "|drops {pos} head toward {pos} lap|studies {pos} lap",
         "turning": "rotates {pos} head {dir} and leaves it there|pivots {dir} and stays put"
                    "|swings {pos} head {dir} and remains so|pivots {pos} head {dir}",
