@@ -24,7 +24,7 @@ from posetalk.models.pld.samplers import (
     sample_heun,
 )
 from posetalk.models.pld.stream import PoseModel, PoseStream
-from posetalk.models.pld.text import DIM, PromptEncoder
+from posetalk.models.pld.text import DIM, PromptEncoder  # DIM: minilm's
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
 
 torch.set_num_threads(1)

@@ -17,8 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 from posetalk.models.data.head_motion import STYLES, Plan, Segment, plan_labels
 
-__all__ = ["STYLES", "TRAIN_KEYWORDS", "HELDOUT_KEYWORDS", "HELDOUT_MARKERS", "describe", "mentions", "noisy",
-           "plan_labels"]
+__all__ = [
+    "STYLES",
+    "TRAIN_KEYWORDS",
+    "HELDOUT_KEYWORDS",
+    "HELDOUT_MARKERS",
+    "describe",
+    "mentions",
+    "noisy",
+    "plan_labels",
+]
 
 # present, gerund and past of every verb a phrase may start with (or continue with after "and");
 # the base form ("nod", for imperatives: "nod slowly") is made from the present (_base)
@@ -286,13 +294,15 @@ def describe(plan: Plan, rng: np.random.Generator, *, heldout: bool = False) -> 
 
 def noisy(text: str, rng: np.random.Generator) -> str:
     """``text`` as people type it now and then: all lower case without the full stop (one in
-    five), or with one word's two letters swapped or one dropped (one in ten)."""
+    five), or with one word's two letters swapped or one dropped (one in ten; never a word that
+    names the style)."""
     u = rng.random()
     if u < 0.2:
         return text.lower().rstrip(".")
     if u < 0.3:
         words = text.split()
-        long = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
+        keys = tuple(k for ks in TRAIN_KEYWORDS.values() for k in ks)  # the style's own words stay whole
+        long = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha() and not mentions(w, keys)]
         if long:
             i = long[int(rng.integers(len(long)))]
             w, j = words[i], int(rng.integers(1, len(words[i]) - 2))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from posetalk.models.pld.text import DIM as TEXT_DIM
+from posetalk.models.pld.text import dim as text_dim
 from torch import nn
 
 N_MELS = 80
@@ -50,6 +50,7 @@ class DenoiserConfig:
     adaln: bool = True  # the prompt and time also scale and shift every block's norms (DiT's adaLN)
     guidance_embed: bool = False  # the CFG scale is an input (the distilled student)
     consistency: bool = False  # consistency-model scaling (the distilled student)
+    text_encoder: str = "minilm"  # the prompt's sentence encoder (text.ENCODERS)
 
     @property
     def tokens(self) -> int:
@@ -129,7 +130,7 @@ class PoseDenoiser(nn.Module):
         self.guidance = nn.Linear(64, d) if cfg.guidance_embed else None
         if self.guidance is not None:  # starts as the teacher: no effect until trained
             nn.init.zeros_(self.guidance.weight), nn.init.zeros_(self.guidance.bias)
-        self.prompt = nn.Linear(TEXT_DIM, d)
+        self.prompt = nn.Linear(text_dim(cfg.text_encoder), d)
         self.ctx = nn.Linear(4 * cfg.channels, d)
         self.no_ctx = nn.Parameter(torch.zeros(d))
         self.audio = AudioEncoder(cfg.audio_width, d)

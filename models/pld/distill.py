@@ -112,7 +112,7 @@ def distill_pld(
             shutil.copyfile(teacher / name, out / name)
     if (teacher / "prompts.npz").exists() and not (out / "prompts.npz").exists():
         shutil.copyfile(teacher / "prompts.npz", out / "prompts.npz")
-    enc = prompts or encoder()
+    enc = prompts or encoder(t_net.cfg.text_encoder)
     if windows == "corpus":
         prompt_table(data, out, enc)
     else:

@@ -17,9 +17,8 @@ import torch
 from posetalk.models import inference
 from posetalk.models.errors import PoseModelError
 from posetalk.models.pld.samplers import Denoiser, consistency_sigmas, sample_consistency
+from posetalk.models.pld.text import dim as text_dim
 from torch import nn
-
-PROMPT_DIM = 384
 
 
 class PoseHop(nn.Module):
@@ -48,7 +47,7 @@ class PoseHop(nn.Module):
         cfg = self.net.cfg  # type: ignore[union-attr]
         frames = cfg.context + cfg.window
         args = [torch.zeros(batch, 80, 4 * frames), torch.zeros(batch, frames), torch.zeros(batch, cfg.context, 8),
-                torch.zeros(batch), torch.zeros(batch, PROMPT_DIM), torch.ones(batch),
+                torch.zeros(batch), torch.zeros(batch, text_dim(cfg.text_encoder)), torch.ones(batch),
                 torch.zeros(batch, cfg.window // 4, cfg.latent)]  # fmt: skip
         if self.steps > 1:
             args.append(torch.zeros(batch, self.steps - 1, cfg.window // 4, cfg.latent))

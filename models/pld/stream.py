@@ -80,7 +80,9 @@ class PoseModel:
         else:
             net = checkpoint.load(folder / "pld_denoiser.safetensors", "pld_denoiser", DenoiserConfig, PoseDenoiser)[0]
             steps, guidance, by_steps = TEACHER_STEPS, TEACHER_GUIDANCE, {}
-        return cls(vae.to(device).eval(), net.to(device).eval(), steps, guidance, by_steps)
+        return cls(
+            vae.to(device).eval(), net.to(device).eval(), steps, guidance, by_steps, encoder(net.cfg.text_encoder)
+        )
 
     @property
     def cfg(self) -> DenoiserConfig:

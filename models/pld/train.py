@@ -175,7 +175,7 @@ def train_pld(
     torch.manual_seed(seed)
     vcfg, ncfg = vae_config or VAEConfig(), net_config or DenoiserConfig()
     frames = ncfg.context + ncfg.window
-    enc = prompts or encoder()
+    enc = prompts or encoder(ncfg.text_encoder)
     if windows == "corpus":
         prompt_table(data, out, enc)
     else:

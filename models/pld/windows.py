@@ -43,9 +43,11 @@ class Template:
 
 
 def _template(segs: tuple[hm.Segment, ...], rng: np.random.Generator, heldout: bool) -> Template:
-    from posetalk.models.data.describe import describe
+    from posetalk.models.data.describe import describe, noisy
 
     text = describe(hm.Plan(segs), rng, heldout=heldout)
+    if not heldout:  # training texts as people type them: lower case, a typo now and then
+        text = noisy(text, rng)
     return Template(tuple(s.style for s in segs), tuple(s.size for s in segs), tuple(s.pace for s in segs),
                     tuple(s.direction for s in segs), text)  # fmt: skip
 
