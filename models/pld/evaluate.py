@@ -233,6 +233,9 @@ def _row(
     row: dict[str, Any] = {
         "clips": len(clips),
         "adherence": float((pred == labels).mean()),
+        "adherence_by_style": {
+            st: float((pred == labels)[labels == i].mean()) for i, st in enumerate(style.STYLES) if (labels == i).any()
+        },  # fmt: skip
         "per_style": {s: float((pred[labels == k] == k).mean()) for k, s in enumerate(style.STYLES) if k in labels},
         "confusion": _confusion(labels, pred),
         "beat_align": _pool(ba),
@@ -280,7 +283,8 @@ def _summary(
     res: dict[str, Any] = {
         "classifier": {k: clf.info.get(k) for k in ("train_clips", "heldout_clips", "heldout_accuracy", "confusion")},
         "adherence": {"ground_truth": gt["adherence"], "generated": gen["adherence"], "ratio": ratio,
-                      "target": ADHERENCE_TARGET, "met": bool(ratio >= ADHERENCE_TARGET), "clips": len(cases)},
+                      "target": ADHERENCE_TARGET, "met": bool(ratio >= ADHERENCE_TARGET), "clips": len(cases),
+                      "by_style": gen["adherence_by_style"]},
         "beat_align": {"ground_truth": gt["beat_align"], "generated": gen["beat_align"],
                        "ground_truth_shuffled": gt["beat_align_shuffled"],
                        "generated_shuffled": gen["beat_align_shuffled"],
@@ -335,6 +339,7 @@ def _print(r: dict[str, Any]) -> None:
     print(f"adherence: generated {a['generated']:.3f} / ground truth {a['ground_truth']:.3f} = {a['ratio']:.2f} "
           f"(target >= {a['target']}: {'met' if a['met'] else 'NOT met'}); with training wordings "
           f"{a['generated_train_wording']:.3f}")  # fmt: skip
+    print("  by style: " + ", ".join(f"{k} {v:.2f}" for k, v in a.get("by_style", {}).items()))
     print(f"beat align: generated {b['generated']:.3f} vs ground truth {b['ground_truth']:.3f} "
           f"({'met' if b['met'] else 'NOT met'}; chance {b['ground_truth_shuffled']:.3f})")  # fmt: skip
     print(f"diversity ({d['seeds']} seeds, {d['clips']} clips): generated {d['generated_deg']:.2f}° vs ground truth "
