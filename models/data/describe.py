@@ -24,7 +24,6 @@ __all__ = [
     "HELDOUT_MARKERS",
     "describe",
     "mentions",
-    "noisy",
     "plan_labels",
 ]
 
@@ -290,25 +289,6 @@ def describe(plan: Plan, rng: np.random.Generator, *, heldout: bool = False) -> 
                     forms[f"{k.upper()}{i}"] = forms[f"{k}{i}"]
         text = frame.format(S=subject, **forms)
     return _tidy(text)
-
-
-def noisy(text: str, rng: np.random.Generator) -> str:
-    """``text`` as people type it now and then: all lower case without the full stop (one in
-    five), or with one word's two letters swapped or one dropped (one in ten; never a word that
-    names the style)."""
-    u = rng.random()
-    if u < 0.2:
-        return text.lower().rstrip(".")
-    if u < 0.3:
-        words = text.split()
-        keys = tuple(k for ks in TRAIN_KEYWORDS.values() for k in ks)  # the style's own words stay whole
-        long = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha() and not mentions(w, keys)]
-        if long:
-            i = long[int(rng.integers(len(long)))]
-            w, j = words[i], int(rng.integers(1, len(words[i]) - 2))
-            words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :] if rng.random() < 0.5 else w[:j] + w[j + 1 :]
-            return " ".join(words)
-    return text
 
 
 def _pick(options: list[str], rng: np.random.Generator) -> str:
