@@ -119,7 +119,7 @@ def test_eval_pose_runs_end_to_end_and_writes_its_report(
     from posetalk.clients.cli import main
     from posetalk.models.pld import text
 
-    monkeypatch.setattr(text, "_default", HashEncoder())  # the models' encoder: no MiniLM to load
+    monkeypatch.setitem(text._encoders, "minilm", HashEncoder())  # the models' encoder: no MiniLM to load
 
     corpus, weights = tiny
     out = tmp_path / "eval"
@@ -153,7 +153,7 @@ def test_bench_pose_measures_the_student(tiny: tuple[Path, Path], monkeypatch: p
     from posetalk.clients.bench import bench_pose
     from posetalk.models.pld import text
 
-    monkeypatch.setattr(text, "_default", HashEncoder())
+    monkeypatch.setitem(text._encoders, "minilm", HashEncoder())
     r = bench_pose(str(tiny[1]), seconds=1.5, repeats=1, streams=4)
     assert r["steps"] == 2
     for k in ("hop_ms_batch1_1thread", "denoiser_call_ms_batch1_1thread", "offline_realtime_factor_1thread",

@@ -50,7 +50,7 @@ def hashed_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Prompts embedded by a hash instead of MiniLM (no 5 s model load per test run)."""
     from posetalk.models.pld import text
 
-    monkeypatch.setattr(text, "_default", HashEncoder())
+    monkeypatch.setitem(text._encoders, "minilm", HashEncoder())
 
 
 def _mp4_streams(path: Path) -> tuple[int, float | None]:
