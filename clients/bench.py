@@ -256,6 +256,13 @@ def bench_pose(
         model.generate(audio, prompt, seed=r)
         offline.append(seconds / (time.perf_counter() - t0))
     results["offline_realtime_factor_1thread"] = statistics.median(offline)
+    # A prompt the encoder has not seen (the engine encodes it off the tick, then switches).
+    encode = []
+    for i in range(10 * repeats):
+        t0 = time.perf_counter()
+        model.prompts.embed([f"Take {i}: she tilts her head a little and looks around the room."])
+        encode.append((time.perf_counter() - t0) * 1000)
+    results[f"prompt_encode_ms_1thread_{model.prompts.name}"] = statistics.median(encode)
     ms = _pose_batch_hop(model, streams, repeats, "cpu")
     results[f"cpu_hop_ms_batch{streams}_1thread"] = ms
     # A hop is 8 frames = 320 ms of audio: how many streams one thread keeps up with at this batch.
