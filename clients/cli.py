@@ -108,11 +108,10 @@ def _train_sync(args: argparse.Namespace) -> None:
 
 
 def _train_pld(args: argparse.Namespace) -> None:
+    from posetalk.models.pld.denoiser import DenoiserConfig
     from posetalk.models.pld.train import train_pld
 
     device = _train_device(args)
-    from posetalk.models.pld.denoiser import DenoiserConfig
-
     r = train_pld(args.data, args.out, steps=args.steps, vae_steps=args.vae_steps, batch=args.batch, seed=args.seed,
                   device=device, net_config=DenoiserConfig(text_encoder=args.text_encoder),
                   vae_from=args.vae_from)  # fmt: skip

@@ -233,9 +233,6 @@ def _row(
     row: dict[str, Any] = {
         "clips": len(clips),
         "adherence": float((pred == labels).mean()),
-        "adherence_by_style": {
-            st: float((pred == labels)[labels == i].mean()) for i, st in enumerate(style.STYLES) if (labels == i).any()
-        },  # fmt: skip
         "per_style": {s: float((pred[labels == k] == k).mean()) for k, s in enumerate(style.STYLES) if k in labels},
         "confusion": _confusion(labels, pred),
         "beat_align": _pool(ba),
@@ -284,7 +281,7 @@ def _summary(
         "classifier": {k: clf.info.get(k) for k in ("train_clips", "heldout_clips", "heldout_accuracy", "confusion")},
         "adherence": {"ground_truth": gt["adherence"], "generated": gen["adherence"], "ratio": ratio,
                       "target": ADHERENCE_TARGET, "met": bool(ratio >= ADHERENCE_TARGET), "clips": len(cases),
-                      "by_style": gen["adherence_by_style"]},
+                      "by_style": gen["per_style"]},
         "beat_align": {"ground_truth": gt["beat_align"], "generated": gen["beat_align"],
                        "ground_truth_shuffled": gt["beat_align_shuffled"],
                        "generated_shuffled": gen["beat_align_shuffled"],
