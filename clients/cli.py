@@ -108,13 +108,11 @@ def _train_sync(args: argparse.Namespace) -> None:
 
 
 def _train_pld(args: argparse.Namespace) -> None:
-    from posetalk.models.pld.denoiser import DenoiserConfig
     from posetalk.models.pld.train import train_pld
 
     device = _train_device(args)
     r = train_pld(args.data, args.out, steps=args.steps, vae_steps=args.vae_steps, batch=args.batch, seed=args.seed,
-                  device=device, net_config=DenoiserConfig(text_encoder=args.text_encoder),
-                  vae_from=args.vae_from)  # fmt: skip
+                  device=device, vae_from=args.vae_from)  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -280,9 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     tp.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
-    tp.add_argument(
-        "--text-encoder", default="minilm", choices=["minilm", "mpnet"], help="the prompts' sentence encoder"
-    )
     tp.add_argument("--vae-from", help="a PLD folder whose trained pose VAE is used as is (no VAE phase)")
     tp.set_defaults(func=_train_pld)
     tdec = tsub.add_parser("decoder", help="the pose VAE's decoder fine-tuned for a few-step sampler's latents")

