@@ -170,7 +170,7 @@ def _render(args: argparse.Namespace) -> None:
 def _head_args(p: argparse.ArgumentParser) -> None:
     """The head-motion options `render` and `motion` share."""
     p.add_argument("--prompt", default="", help='how the head moves, in words ("nods slowly, calm")')
-    p.add_argument("--steps", type=int, help="pose model sampling steps (default: the model's own, 2 for the student)")
+    p.add_argument("--steps", type=int, help="pose model sampling steps (default: the model's own, 4 for the student)")
     p.add_argument("--guidance", type=float, help="how strongly the prompt is followed (default: the model's own)")
     p.add_argument("--motion-scale", type=float, default=1.0, help="head motion amplitude (0: a still head)")
     p.add_argument("--pose-from", help="copy the head motion of this video (tracked) instead of the pose model")
