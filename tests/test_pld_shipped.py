@@ -37,8 +37,8 @@ def test_still_moves_least(motions: dict[str, np.ndarray]) -> None:
     assert still < 0.5 * min(motions["nod"].sum(), motions["shake"].sum()), motions
 
 
-# Issue 24: prompts in the user's own words. Verbs and idioms the training descriptions never
-# use (their vocabulary is describe.TRAIN; these are from describe.HELDOUT or from neither).
+# Issue 24: prompts in the user's own words. Each leads with a verb the training descriptions
+# never use (their vocabulary is describe.TRAIN; these verbs are from describe.HELDOUT).
 HELD_OUT = {
     "nodding": "He keeps dipping his chin in agreement.",
     "tilting": "She angles her head to one side and then the other.",
@@ -73,7 +73,7 @@ def test_casting_the_eyes_to_the_lap_looks_down(model: object, spoken: np.ndarra
     assert down[1] > calm[1] + 3, (down, calm)  # pitch > 0 tips the nose down: lower on average
 
 
-@pytest.mark.xfail(strict=True, reason="known miss (issue 24): 'bobs' and 'wags' move the head sideways (roll)")
+@pytest.mark.xfail(strict=True, reason="known miss (issue 24): 'bobs' barely moves the head, 'wags' nods")
 def test_bobbing_nods_and_wagging_shakes(model: object, spoken: np.ndarray) -> None:
     bob = spread(model, spoken, "She bobs her head while she talks.")[0]
     wag = spread(model, spoken, "He wags his head to and fro.")[0]
