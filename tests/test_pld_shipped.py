@@ -40,7 +40,7 @@ def test_still_moves_least(motions: dict[str, np.ndarray]) -> None:
 # Issue 24: prompts in the user's own words. Each leads with a verb the training descriptions
 # never use (their vocabulary is describe.TRAIN; these verbs are from describe.HELDOUT).
 HELD_OUT = {
-    "nodding": "He keeps dipping his chin in agreement.",
+    "nodding": "He keeps ducking his chin in assent.",
     "tilting": "She angles her head to one side and then the other.",
     "looking_down": "He casts his eyes toward his lap.",
 }

@@ -44,7 +44,8 @@ faces facing faced; stares staring stared; checks checking checked; talks talkin
 stresses stressing stressed; hits hitting hit; does doing did; barely barely barely; never never never;
 shows showing showed; waves waving waved; declines declining declined; refuses refusing refused;
 settles settling settled; bounces bouncing bounced; fixes fixing fixed; studies studying studied;
-wanders wandering wandered; affirms affirming affirmed; denies denying denied; rests resting rested"""
+wanders wandering wandered; affirms affirming affirmed; denies denying denied; rests resting rested;
+bows bowing bowed; ducks ducking ducked; jiggles jiggling jiggled"""
 _FORMS = {w[0]: (w[1], w[2]) for w in (entry.split() for entry in _VERBS.split(";"))}
 _ALL_FORMS = set(_FORMS) | {f for forms in _FORMS.values() for f in forms}
 _BASE_EXCEPTIONS = {"is": "be", "does": "do", "barely": "barely", "never": "never"}
@@ -95,10 +96,12 @@ TRAIN = _Vocab(
         "nodding": "nods|nods {pos} head|nods in agreement|nods along|nods {pos} head yes|agrees with {pos} head"
                    "|moves {pos} head up and down|says yes with {pos} head|keeps nodding yes"
                    "|moves {pos} chin up and down|nods as if saying yes|signals yes with {pos} head"
-                   "|affirms with {pos} head",
+                   "|affirms with {pos} head|bobs {pos} head|bobs {pos} head along|dips {pos} chin"
+                   "|keeps dipping {pos} chin in agreement|bobs {pos} head as if saying yes",
         "shaking": "shakes {pos} head|shakes {pos} head no|shakes {pos} head from side to side|says no with {pos} head"
                    "|moves {pos} head side to side as if saying no|shakes {pos} head in disagreement"
-                   "|keeps shaking {pos} head|denies with a shake of {pos} head|signals no with {pos} head",
+                   "|keeps shaking {pos} head|denies with a shake of {pos} head|signals no with {pos} head"
+                   "|wags {pos} head|wags {pos} head as if saying no|wags {pos} head from side to side",
         "tilting": "tilts {pos} head|tilts {pos} head to one side and then the other|rocks {pos} head gently"
                    "|tilts {pos} head left and right|tilts {pos} head {dir}|cocks {pos} head {dir}"
                    "|tilts {pos} head over {dir}|leans {pos} head {dir}|tips {pos} head {dir}"
@@ -120,8 +123,9 @@ TRAIN = _Vocab(
                     "|accents the stressed syllables with nods|stresses {pos} points with {pos} head"
                     "|hits the stressed words with {pos} head|emphasises each point with {pos} head",
     }),
-    nouns=_split({"nodding": "nods|head nods|yes nods", "shaking": "head shakes|shakes of the head|no shakes",
-                  "tilting": "head tilts", "emphatic": "nods on the stressed words"}),
+    nouns=_split({"nodding": "nods|head nods|yes nods|head bobs",
+                  "shaking": "head shakes|shakes of the head|no shakes|head wags", "tilting": "head tilts",
+                  "emphatic": "nods on the stressed words"}),
     tags=_split({"calm": "calm|relaxed|calm and relaxed|at ease|peaceful|easygoing",
                  "energetic": "energetic|animated|lively|full of energy|enthusiastic|upbeat",
                  "still": "still|motionless|very still|completely still"}),
@@ -159,10 +163,10 @@ HELDOUT = _Vocab(
                 "|keeps {pos} head serene",
         "energetic": "moves in a spirited way|moves vivaciously|stays spirited and dynamic|moves {pos} head excitedly"
                      "|bounces {pos} head excitedly",
-        "nodding": "bobs {pos} head|dips {pos} head repeatedly|bobs {pos} head in assent|bobs along"
-                   "|keeps dipping {pos} chin in assent|bobs {pos} head as if consenting",
-        "shaking": "wags {pos} head|swivels {pos} head to and fro|wags {pos} head in refusal"
-                   "|waves {pos} head to and fro as if refusing|declines with a wag of {pos} head",
+        "nodding": "bows {pos} head repeatedly|ducks {pos} chin again and again|bows {pos} head in assent"
+                   "|keeps ducking {pos} chin in assent|bows {pos} head as if consenting",
+        "shaking": "jiggles {pos} head to and fro|swivels {pos} head to and fro|jiggles {pos} head in refusal"
+                   "|waves {pos} head to and fro as if refusing|declines with a swivel of {pos} head",
         "tilting": "angles {pos} head one way and then the other|slants {pos} head alternately"
                    "|angles {pos} head {dir}|slants {pos} head {dir}|inclines {pos} head {dir}|inclines {pos} head",
         "looking_around": "glances about|peers about the place|surveys the surroundings|glances in every direction"
@@ -172,11 +176,11 @@ HELDOUT = _Vocab(
         "turning": "rotates {pos} head {dir} and leaves it there|pivots {dir} and stays put"
                    "|swings {pos} head {dir} and remains so|pivots {pos} head {dir}",
         "still": "remains frozen|stays stationary|keeps {pos} head fixed|is immobile|rests {pos} head, frozen",
-        "emphatic": "bobs {pos} head on the key words|underlines {pos} words with dips of the head"
-                    "|marks the important words with head dips|bobs {pos} head to underline key words",
+        "emphatic": "bows {pos} head on the key words|underlines {pos} words with bows of the head"
+                    "|marks the important words with head bows|bows {pos} head to underline key words",
     }),
-    nouns=_split({"nodding": "head bobs|dips of the head", "shaking": "head wags",
-                  "emphatic": "head bobs on key words"}),
+    nouns=_split({"nodding": "head bows|ducks of the chin", "shaking": "head jiggles",
+                  "emphatic": "head bows on key words"}),
     tags=_split({"calm": "serene|composed|tranquil|laid-back", "energetic": "spirited|vivacious|dynamic|excited",
                  "still": "frozen|stationary|immobile"}),
     sides=["LEFTward", "toward the LEFT-hand side", "over to {pos} LEFT-hand side"],
@@ -205,8 +209,8 @@ HELDOUT = _Vocab(
 TRAIN_KEYWORDS = {
     "calm": ("calm", "relaxed", "at ease", "peaceful", "easygoing"),
     "energetic": ("energ", "animated", "lively", "enthusias", "upbeat"),
-    "nodding": ("nod", "yes", "agree", "up and down", "affirm"),
-    "shaking": ("shak", "shook", "side to side", "disagree", "den", "says no", "saying no", "said no", "say no",
+    "nodding": ("nod", "yes", "agree", "up and down", "affirm", "bob", "dip"),
+    "shaking": ("shak", "shook", "wag", "side to side", "disagree", "den", "says no", "saying no", "said no", "say no",
                 "signals no", "signalling no", "signalled no", "signal no"),
     "tilting": ("tilt", "cock", "rock", "lean", "tip"),
     "looking_around": ("around", "scan"),
@@ -219,7 +223,7 @@ TRAIN_KEYWORDS = {
 }
 HELDOUT_KEYWORDS = {
     "calm": ("seren", "compos", "tranquil", "laid-back"), "energetic": ("spirit", "vivac", "dynamic", "excit"),
-    "nodding": ("bob", "dip", "assent", "consent"), "shaking": ("wag", "swivel", "refus", "declin"),
+    "nodding": ("bow", "duck", "assent", "consent"), "shaking": ("jiggl", "swivel", "refus", "declin"),
     "tilting": ("angl", "slant", "inclin"), "looking_around": ("glanc", "peer", "survey"),
     "looking_down": ("cast", "drop", "lap"), "turning": ("rotat", "pivot", "swing", "swung"),
     "still": ("frozen", "stationar", "fixed", "immobil"),
