@@ -108,6 +108,25 @@ def spoken() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def real_spoken() -> np.ndarray:
+    """About eight seconds of real recorded speech at 16 kHz: the English Asterisk voice's first
+    test-split prompts, end to end (the Debian package scripts/setup installs)."""
+    from posetalk.models.data import real
+
+    voice = real.VOICE_NAMES["en"]
+    if real.missing_packages(voice):
+        pytest.skip("the Asterisk prompt sets are not installed (scripts/setup installs them)")
+    parts, total = [], 0
+    for p in real.prompts(voice):
+        if real.split_of(voice, p.text) == "test":
+            parts.append(real.decode(p.path))
+            total += len(parts[-1])
+            if total >= 8 * 16000:
+                break
+    return np.concatenate(parts)[: 8 * 16000].astype(np.float32)
+
+
+@pytest.fixture(scope="session")
 def motion_model() -> MotionModel:
     """The shipped motion models (CoarseNet + RefineNet)."""
     from posetalk.models.motion.infer import MotionModel
