@@ -137,6 +137,7 @@ def test_eval_pose_runs_end_to_end_and_writes_its_report(
     assert r["adherence"]["ground_truth"] > 0
     assert {"ground_truth", "generated", "ground_truth_shuffled", "met"} <= set(r["beat_align"])
     assert r["diversity"]["generated_deg"] > 0 and r["diversity"]["ground_truth_deg"] > 0
+    assert r["audio"]["ground_truth_deg"] > 0.05 and r["audio"]["generated_deg"] >= 0  # the generator hears speech
     assert 0 <= r["seams"]["share_over_p95"] <= 1
     for p in r["plots"]:
         assert Path(p).stat().st_size > 10000

@@ -16,7 +16,9 @@ that plan made as the corpus makes it (head_motion.generate on the clip's own rh
    ground-truth draws for the same plan;
 5. a Fréchet distance on per-window pose statistics to the ground truth, for the teacher (50
    steps) and the student at 1, 2 and 4 steps on the same clips (target: student within 10 %);
-6. seams: velocity jumps at hop boundaries against the 95th percentile of those inside hops.
+6. seams: velocity jumps at hop boundaries against the 95th percentile of those inside hops;
+7. audio dependence: how far the motion moves when the clip's speech is replaced by silence,
+   against how far the ground truth's does (same prompt and seed; same random draws).
 
 The teacher costs ~50 network passes (x2 with guidance) per hop (still faster than real time), so
 it can be run on the first ``teacher_limit`` clips only, the students compared with it there. The
@@ -201,6 +203,7 @@ def evaluate(
     results = _summary(rows, variants, main, clf, cases, common)
     labels = np.array([style.STYLES.index(c.style) for c in cases])
     results["adherence"]["generated_train_wording"] = float((clf.predict(seen) == labels).mean())
+    results["audio"] = _audio_dependence(main, cases, seed)
     results["diversity"] = _diversity(main, cases[:diversity_clips], seeds, seed)
     results["config"] = {"data": str(data), "weights": str(weights), "clips": len(cases), "limit": limit,
                          "teacher_limit": teacher_limit, "max_seconds": max_seconds, "seed": seed, "split": split,
@@ -317,6 +320,27 @@ def _diversity(main: Variant, cases: list[Case], seeds: int, seed: int) -> dict[
             "ground_truth_deg": b} for c, a, b in zip(cases, gen, gt, strict=True)]}  # fmt: skip
 
 
+def _audio_dependence(main: Variant, cases: list[Case], seed: int) -> dict[str, Any]:
+    """How much the head's motion depends on the speech: the mean |yaw, pitch, roll| difference
+    (degrees) between a clip's motion made from its audio and from silence of the same length, the
+    same prompt and seed; for the ground truth, the generator's motion for the clip's plan from the
+    speech's rhythm and from silence's, with the same random draws. Beat alignment cannot show a
+    model that ignores the audio when the ground truth's own score is at chance."""
+    gen, gt = [], []
+    for c in cases:
+        speech = np.degrees(main.model.generate(c.audio, c.description, seed=c.index, steps=main.steps)[0][:, :3])
+        quiet = np.zeros_like(c.audio)
+        silent = np.degrees(main.model.generate(quiet, c.description, seed=c.index, steps=main.steps)[0][:, :3])
+        gen.append(float(np.abs(speech - silent).mean()))
+        n = c.frames
+        a = hm.generate(n, np.random.default_rng((seed, c.index, 3)), rhythm=c.rhythm, plan=c.plan)[0]
+        b = hm.generate(n, np.random.default_rng((seed, c.index, 3)), rhythm=hm.rhythm(quiet, n), plan=c.plan)[0]
+        gt.append(float(np.degrees(np.abs(a[:, :3] - b[:, :3])).mean()))
+    g, t = float(np.mean(gen)), float(np.mean(gt))
+    return {"model": main.name, "clips": len(cases), "generated_deg": g, "ground_truth_deg": t,
+            "ratio": g / t if t > 0 else float("nan")}  # fmt: skip
+
+
 def _print(r: dict[str, Any]) -> None:
     cfg, rows = r["config"], r["variants"]
     print(
@@ -339,6 +363,9 @@ def _print(r: dict[str, Any]) -> None:
     print("  by style: " + ", ".join(f"{k} {v:.2f}" for k, v in a.get("by_style", {}).items()))
     print(f"beat align: generated {b['generated']:.3f} vs ground truth {b['ground_truth']:.3f} "
           f"({'met' if b['met'] else 'NOT met'}; chance {b['ground_truth_shuffled']:.3f})")  # fmt: skip
+    au = r["audio"]
+    print(f"audio dependence (mean |speech - silence|): generated {au['generated_deg']:.2f}° vs ground truth "
+          f"{au['ground_truth_deg']:.2f}° (ratio {au['ratio']:.2f})")  # fmt: skip
     print(f"diversity ({d['seeds']} seeds, {d['clips']} clips): generated {d['generated_deg']:.2f}° vs ground truth "
           f"{d['ground_truth_deg']:.2f}° (ratio {d['ratio']:.2f})")  # fmt: skip
     parts = [f"{k} {v['over_teacher']:.2f}× teacher ({'met' if v['met'] else 'NOT met'})" for k, v in s.items()
