@@ -112,6 +112,7 @@ def real_spoken() -> np.ndarray:
     """About eight seconds of real recorded speech at 16 kHz: the English Asterisk voice's first
     test-split prompts, end to end (the Debian package scripts/setup installs)."""
     from posetalk.models.data import real
+    from posetalk.models.data.phones import SAMPLE_RATE
 
     voice = real.VOICE_NAMES["en"]
     if real.missing_packages(voice):
@@ -121,9 +122,9 @@ def real_spoken() -> np.ndarray:
         if real.split_of(voice, p.text) == "test":
             parts.append(real.decode(p.path))
             total += len(parts[-1])
-            if total >= 8 * 16000:
+            if total >= 8 * SAMPLE_RATE:
                 break
-    return np.concatenate(parts)[: 8 * 16000].astype(np.float32)
+    return np.concatenate(parts)[: 8 * SAMPLE_RATE].astype(np.float32)
 
 
 @pytest.fixture(scope="session")

@@ -322,16 +322,16 @@ def _diversity(main: Variant, cases: list[Case], seeds: int, seed: int) -> dict[
 
 def _audio_dependence(main: Variant, cases: list[Case], seed: int) -> dict[str, Any]:
     """How much the head's motion depends on the speech: the mean |yaw, pitch, roll| difference
-    (degrees) between a clip's motion made from its audio and from silence of the same length, the
-    same prompt and seed; for the ground truth, the generator's motion for the clip's plan from the
-    speech's rhythm and from silence's, with the same random draws. Beat alignment cannot show a
-    model that ignores the audio when the ground truth's own score is at chance."""
+    (degrees) between a clip's motion made from its audio (``main.clips``, already made) and from
+    silence of the same length, the same prompt and seed; for the ground truth, the generator's
+    motion for the clip's plan from the speech's rhythm and from silence's, with the same random
+    draws. Beat alignment cannot show a model that ignores the audio when the ground truth's own
+    score is at chance."""
     gen, gt = [], []
-    for c in cases:
-        speech = np.degrees(main.model.generate(c.audio, c.description, seed=c.index, steps=main.steps)[0][:, :3])
+    for c, made in zip(cases, main.clips, strict=True):
         quiet = np.zeros_like(c.audio)
-        silent = np.degrees(main.model.generate(quiet, c.description, seed=c.index, steps=main.steps)[0][:, :3])
-        gen.append(float(np.abs(speech - silent).mean()))
+        silent = main.model.generate(quiet, c.description, seed=c.index, steps=main.steps)[0]
+        gen.append(float(np.degrees(np.abs(made[:, :3] - silent[:, :3])).mean()))
         n = c.frames
         a = hm.generate(n, np.random.default_rng((seed, c.index, 3)), rhythm=c.rhythm, plan=c.plan)[0]
         b = hm.generate(n, np.random.default_rng((seed, c.index, 3)), rhythm=hm.rhythm(quiet, n), plan=c.plan)[0]
