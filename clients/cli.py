@@ -83,6 +83,24 @@ def _train_device(args: argparse.Namespace) -> str:
     return ("cuda" if _cuda() else "cpu") if args.device == "auto" else args.device
 
 
+def _share(text: str) -> float:
+    """An argparse type: a share between 0 and 1."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {x}")
+    return x
+
+
+def _context_options(p: argparse.ArgumentParser) -> None:
+    """The training mix that makes the prompt, not the stream's own past, decide the motion
+    (`train pld` and `train distill`; see models/pld/train.py)."""
+    p.add_argument("--p-no-context", type=_share, default=0.1, help="share of windows with no committed context")
+    p.add_argument("--p-change", type=_share, default=0.25, help="share of windows told a new style after the context")
+
+
 def _train(args: argparse.Namespace) -> None:
     from posetalk.models.motion.train import train_motion
     from posetalk.models.motion.voice_norm import VoiceNorm
@@ -112,7 +130,8 @@ def _train_pld(args: argparse.Namespace) -> None:
 
     device = _train_device(args)
     r = train_pld(args.data, args.out, steps=args.steps, vae_steps=args.vae_steps, batch=args.batch, seed=args.seed,
-                  device=device, vae_from=args.vae_from)  # fmt: skip
+                  device=device, vae_from=args.vae_from, p_no_context=args.p_no_context,
+                  plan_options={"p_change": args.p_change})  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -122,7 +141,8 @@ def _train_distill(args: argparse.Namespace) -> None:
     device = _train_device(args)
     r = distill_pld(args.teacher, args.data, args.out, steps=args.steps, student_steps=args.student_steps,
                     batch=args.batch, lr=args.lr, levels=args.levels, seed=args.seed, device=device,
-                    init=args.init, noise=args.noise)  # fmt: skip
+                    init=args.init, noise=args.noise, p_no_context=args.p_no_context,
+                    plan_options={"p_change": args.p_change})  # fmt: skip
     print(f"distilled {r['steps']} steps in {r['seconds']:.0f} s: student in {args.out}")
 
 
@@ -279,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     tp.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     tp.add_argument("--vae-from", help="a PLD folder whose trained pose VAE is used as is (no VAE phase)")
+    _context_options(tp)
     tp.set_defaults(func=_train_pld)
     tdec = tsub.add_parser("decoder", help="the pose VAE's decoder fine-tuned for a few-step sampler's latents")
     tdec.add_argument("--weights", required=True, help="a PLD folder (e.g. models/pld/weights); its encoder stays")
@@ -314,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     td.add_argument("--seed", type=int, default=0)
     td.add_argument("--device", default="auto", help="cpu, cuda, or auto (CUDA when present)")
     td.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    _context_options(td)
     td.set_defaults(func=_train_distill)
 
     e = sub.add_parser("eval", help="evaluate models on a corpus's held-out test voices")

@@ -351,10 +351,12 @@ def test_cli_trains_and_distils(tiny_corpus: Path, tmp_path: Path) -> None:
 
     teacher, student = tmp_path / "teacher", tmp_path / "student"
     assert main(["train", "pld", "--data", str(tiny_corpus), "--out", str(teacher), "--steps", "3",
-                 "--vae-steps", "2", "--batch", "2", "--device", "cpu"]) == 0  # fmt: skip
+                 "--vae-steps", "2", "--batch", "2", "--device", "cpu", "--p-no-context", "0.3"]) == 0  # fmt: skip
     assert main(["train", "distill", "--teacher", str(teacher), "--data", str(tiny_corpus), "--out", str(student),
                  "--steps", "2", "--batch", "2", "--student-steps", "1", "--noise", "0.5",
-                 "--device", "cpu"]) == 0  # fmt: skip
+                 "--device", "cpu", "--p-change", "0.5"]) == 0  # fmt: skip
+    with pytest.raises(SystemExit):  # argparse's usage error
+        main(["train", "pld", "--data", str(tiny_corpus), "--out", str(teacher), "--p-no-context", "1.5"])
     assert PoseModel.load(student).default_steps == 1
     assert main(["train", "distill", "--teacher", str(tmp_path / "nothing"), "--data", str(tiny_corpus),
                  "--out", str(student)]) == 2  # fmt: skip
@@ -364,6 +366,38 @@ def test_cli_trains_and_distils(tiny_corpus: Path, tmp_path: Path) -> None:
     assert PoseModel.load(tuned).default_steps == 1  # a whole PLD folder: the student came along
     assert main(["train", "decoder", "--weights", str(tmp_path / "nothing"), "--data", str(tiny_corpus),
                  "--out", str(tuned)]) == 2  # fmt: skip
+
+
+@pytest.mark.parametrize("loss", ["denoise", "distill"])
+def test_training_drops_the_context_in_the_share_asked_for(loss: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from posetalk.models.pld import distill, train
+
+    model, bs = random_model(), 400
+    n = model.cfg.context + model.cfg.window
+    batch = {"pose": torch.zeros(bs, n, 6), "gaze": torch.zeros(bs, n, 2), "mask": torch.ones(bs, n, dtype=torch.bool),
+             "audio": torch.zeros(bs, n * 640)}  # fmt: skip
+    seen: list[torch.Tensor] = []
+    module = train if loss == "denoise" else distill
+
+    class Seen(Exception):
+        pass
+
+    def spy(cfg: DenoiserConfig, audio: torch.Tensor, ctx: torch.Tensor, has: torch.Tensor, *a: object) -> dict:
+        seen.append(has.clone())
+        raise Seen  # the conditioning is all this test looks at
+
+    monkeypatch.setattr(module, "make_cond", spy)
+    prompts, gen = torch.zeros(bs, DIM), torch.Generator().manual_seed(0)
+    for share in (0.0, 0.3, 1.0):
+        with pytest.raises(Seen):
+            if loss == "denoise":
+                train.denoise_loss(model.net, model.vae, batch, prompts, gen, 0.15, "cpu", share)
+            else:
+                d = Denoiser(model.net)
+                distill.cd_loss(d, d, d, model.vae, batch, prompts, torch.linspace(0.01, 1, 4), gen, 3.0, "cpu", share)
+    dropped = [1 - float(h.mean()) for h in seen]
+    assert dropped[0] == 0.0 and dropped[2] == 1.0
+    assert abs(dropped[1] - 0.3) < 0.08
 
 
 # --- training windows whose prompt describes the window ---------------------------------------------

@@ -56,7 +56,7 @@ def _heun(
 
 def cd_loss(
     student: Denoiser, target: Denoiser, teacher: Denoiser, vae: PoseVAE, b: dict[str, Any], prompts: torch.Tensor,
-    levels: torch.Tensor, gen: torch.Generator, guidance_max: float, device: str,
+    levels: torch.Tensor, gen: torch.Generator, guidance_max: float, device: str, p_no_context: float = 0.1,
 ) -> torch.Tensor:  # fmt: skip
     """Consistency-distillation loss of one batch; ``levels`` ascending (N,) noise levels."""
     cfg = student.net.cfg
@@ -66,7 +66,7 @@ def cd_loss(
     with torch.no_grad():
         z = vae.encode(frames[:, k:n])
         ctx = vae.normalise(frames[:, :k])
-    has = (torch.rand(bs, generator=gen) > 0.1).float().to(device)
+    has = (torch.rand(bs, generator=gen) >= p_no_context).float().to(device)
     lookahead = torch.randint(0, cfg.max_lookahead + 1, (bs,), generator=gen).to(device)
     heard_from = torch.where(has > 0, 0, k).to(device)
     vis = visibility(cfg, heard_from, k + cfg.hop + lookahead)
@@ -90,13 +90,14 @@ def distill_pld(
     batch: int = 64, lr: float = 1e-4, levels: int = 40, guidance_max: float = 3.0, ema: float = 0.95,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25,
     prompts: PromptEncoder | None = None, windows: str = "plan", plan_options: dict[str, Any] | None = None,
-    init: str | Path | None = None, noise: float = 0.0,
+    init: str | Path | None = None, noise: float = 0.0, p_no_context: float = 0.1,
 ) -> dict[str, float]:  # fmt: skip
     """Distil the teacher in ``teacher`` (a `train pld` folder) into a student in ``out``, on
     ``windows`` as train_pld's: "plan" (windows.PlanWindows, what the teacher is trained on) or
     "corpus". The student starts as the teacher, or as the student in the folder ``init`` (a
     distillation continued, e.g. with a finer grid of ``levels``). ``noise``: the share of windows
-    whose audio gets noise mixed in (motion.augment.noise_mix), the teacher hearing the same."""
+    whose audio gets noise mixed in (motion.augment.noise_mix), the teacher hearing the same;
+    ``p_no_context``: the share of windows whose committed context is dropped (as train_pld's)."""
     if windows not in ("plan", "corpus"):
         raise ValueError(f"windows must be 'plan' or 'corpus', not {windows!r}")
     teacher, out = Path(teacher), Path(out)
@@ -162,7 +163,7 @@ def distill_pld(
         emb = torch.from_numpy(enc.embed(b["description"]))
         if noise:
             b["audio"] = noise_mix(b["audio"], gen, noise)
-        loss = cd_loss(student, target, teach, vae, b, emb, grid, gen, guidance_max, device)
+        loss = cd_loss(student, target, teach, vae, b, emb, grid, gen, guidance_max, device, p_no_context)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

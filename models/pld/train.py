@@ -15,8 +15,10 @@ it is frozen. Phase 2: the denoiser with EDM's loss (log-normal noise levels, we
   plan often has several styles, so about a third of its windows would be told styles they do not
   show). ``windows="corpus"``: the records' stored motion and descriptions. The VAE and the data
   statistics are fitted on the same kind of windows as the denoiser;
-- the context frames, dropped with p = 0.1 (a stream's first window has none) and cut short
-  with p = 0.1 (its second window has only one hop behind it: the rest repeats the first frame);
+- the context frames, dropped with p = ``p_no_context`` (a stream's first window has none; more
+  often than a stream does, so that the prompt, not the committed frames of the same style,
+  decides the motion) and cut short with p = 0.1 (a stream's second window has only one hop
+  behind it: the rest repeats the first frame);
 - the audio of the context and of the first hop + 0..max_lookahead frames of the window: what a
   stream has heard when it must commit that hop.
 
@@ -48,7 +50,7 @@ from posetalk.models.pld.windows import PlanWindows
 
 LOG_KEYS = ("total", "recon", "vel", "kl", "denoise")
 P_MEAN, P_STD = -1.2, 1.2  # EDM's log-normal training noise levels
-P_NO_CONTEXT, P_SHORT_CONTEXT = 0.1, 0.1
+P_SHORT_CONTEXT = 0.1
 # Noise on the unit prompt embedding (cosine to the clean one about 0.94): the training descriptions
 # are a few hundred points of the embedding space per style; a prompt in other words lands between
 # them, and a denoiser that only knows the points answers it at random.
@@ -105,7 +107,7 @@ def window_frames(b: dict[str, Any], device: str) -> tuple[torch.Tensor, torch.T
 
 def denoise_loss(
     net: PoseDenoiser, vae: PoseVAE, b: dict[str, Any], prompts: torch.Tensor, gen: torch.Generator,
-    p_uncond: float, device: str,
+    p_uncond: float, device: str, p_no_context: float = 0.1,
 ) -> torch.Tensor:  # fmt: skip
     """EDM loss of one batch (``prompts`` (B, 384): the descriptions' embeddings)."""
     cfg = net.cfg
@@ -116,7 +118,7 @@ def denoise_loss(
     with torch.no_grad():
         z = vae.encode(frames[:, k:n])  # (B, W/4, C_lat) unit spread
         ctx = vae.normalise(frames[:, :k])  # (B, K, 8)
-    has = (r(bs) > P_NO_CONTEXT).float()
+    has = (r(bs) >= p_no_context).float()
     short = (r(bs) < P_SHORT_CONTEXT) & (has > 0)
     keep = torch.randint(1, k, (bs,), generator=gen).to(device)  # committed frames kept when short
     first = torch.where(short, k - keep, torch.zeros_like(keep))  # (B,) first real context frame
@@ -161,12 +163,13 @@ def train_pld(
     lr: float = 3e-4, vae_lr: float = 1e-3, p_uncond: float = 0.15, seed: int = 0, device: str = "cpu",
     save_every: int = 500, log_every: int = 50, vae_config: VAEConfig | None = None,
     net_config: DenoiserConfig | None = None, prompts: PromptEncoder | None = None, windows: str = "plan",
-    vae_from: str | Path | None = None, plan_options: dict[str, Any] | None = None,
+    vae_from: str | Path | None = None, plan_options: dict[str, Any] | None = None, p_no_context: float = 0.1,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) the pose VAE for ``vae_steps`` (default steps // 5), then the denoiser
     for the rest of ``steps``; everything is written to ``out``. ``windows``: "plan" or "corpus"
     (see the module's docstring); ``vae_from``: a folder whose trained pld_vae.safetensors is used
-    as is (no VAE phase); ``plan_options``: keyword arguments of PlanWindows."""
+    as is (no VAE phase); ``plan_options``: keyword arguments of PlanWindows; ``p_no_context``: the
+    share of windows whose committed context is dropped."""
     if windows not in ("plan", "corpus"):
         raise ValueError(f"windows must be 'plan' or 'corpus', not {windows!r}")
     out = Path(out)
@@ -242,7 +245,7 @@ def train_pld(
         else:
             lr_now = _lr(step - vae_steps, steps - vae_steps, lr)
             emb = torch.from_numpy(enc.embed(b["description"]))
-            d = denoise_loss(net, vae, b, emb, gen, p_uncond, device)
+            d = denoise_loss(net, vae, b, emb, gen, p_uncond, device, p_no_context)
             parts, model = {"total": d, "denoise": d}, net
         for g in opt.param_groups:
             g["lr"] = lr_now
