@@ -99,7 +99,6 @@ def _context_options(p: argparse.ArgumentParser) -> None:
     (`train pld` and `train distill`; see models/pld/train.py)."""
     p.add_argument("--p-no-context", type=_share, default=0.1, help="share of windows with no committed context")
     p.add_argument("--p-change", type=_share, default=0.25, help="share of windows told a new style after the context")
-    p.add_argument("--p-start", type=_share, default=0.0, help="share of one-style clips begun as a stream is")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -132,7 +131,7 @@ def _train_pld(args: argparse.Namespace) -> None:
     device = _train_device(args)
     r = train_pld(args.data, args.out, steps=args.steps, vae_steps=args.vae_steps, batch=args.batch, seed=args.seed,
                   device=device, vae_from=args.vae_from, p_no_context=args.p_no_context,
-                  plan_options={"p_change": args.p_change, "p_start": args.p_start})  # fmt: skip
+                  plan_options={"p_change": args.p_change})  # fmt: skip
     print(f"trained {r['steps']} steps in {r['seconds']:.0f} s: checkpoints in {args.out}")
 
 
@@ -143,7 +142,7 @@ def _train_distill(args: argparse.Namespace) -> None:
     r = distill_pld(args.teacher, args.data, args.out, steps=args.steps, student_steps=args.student_steps,
                     batch=args.batch, lr=args.lr, levels=args.levels, seed=args.seed, device=device,
                     init=args.init, noise=args.noise, p_no_context=args.p_no_context,
-                    plan_options={"p_change": args.p_change, "p_start": args.p_start})  # fmt: skip
+                    plan_options={"p_change": args.p_change})  # fmt: skip
     print(f"distilled {r['steps']} steps in {r['seconds']:.0f} s: student in {args.out}")
 
 

@@ -398,13 +398,6 @@ def test_training_drops_the_context_in_the_share_asked_for(loss: str, monkeypatc
     dropped = [1 - float(h.mean()) for h in seen]
     assert dropped[0] == 0.0 and dropped[2] == 1.0
     assert abs(dropped[1] - 0.3) < 0.08
-    batch["start"] = torch.arange(bs) % 4 == 0  # a stream's first windows have no context, whatever the share
-    with pytest.raises(Seen):
-        if loss == "denoise":
-            train.denoise_loss(model.net, model.vae, batch, prompts, gen, 0.15, "cpu", 0.0)
-        else:
-            distill.cd_loss(d, d, d, model.vae, batch, prompts, torch.linspace(0.01, 1, 4), gen, 3.0, "cpu", 0.0)
-    np.testing.assert_array_equal(seen[-1].numpy(), (~batch["start"]).float().numpy())
 
 
 # --- training windows whose prompt describes the window ---------------------------------------------
@@ -436,28 +429,3 @@ def test_plan_windows_prompts_describe_the_motion_in_the_window(tiny_corpus: Pat
     sw = PlanWindows(tiny_corpus, cfg, seed=1, pool=20, p_switch=1.0, verbose=False).batch(8, 0)
     for text, styles in zip(sw["description"], sw["styles"], strict=True):
         assert len(styles) == 2 and all(desc.mentions(text, desc.TRAIN_KEYWORDS[s]) for s in styles), (text, styles)
-
-
-def test_a_clip_that_starts_as_a_stream_does_begins_its_motion_in_the_window(tiny_corpus: Path) -> None:
-    from posetalk.models.pld.windows import PlanWindows
-
-    cfg = DenoiserConfig()
-    k = cfg.context
-    kw = {"seed": 1, "pool": 20, "p_switch": 0.0, "p_change": 0.0, "verbose": False}
-    b = PlanWindows(tiny_corpus, cfg, p_start=1.0, **kw).batch(400, 0)
-    start = b["start"].numpy()
-    assert 0.15 < start.mean() < 0.35  # one window of each clip's four
-    deg = np.degrees(b["pose"].numpy()[..., :3])
-    assert np.abs(deg[start, :k] - deg[start, k : k + 1]).max() == 0  # nothing before the first frame
-    assert np.abs(b["audio"].numpy()[start, : k * 640]).max() == 0  # and nothing heard before it
-    assert (np.abs(b["audio"].numpy()[start, k * 640 :]).max(1) > 0).all()
-    # A turn starts inside a first window (from the portrait's own pose) and is already made elsewhere.
-    turns = np.array([s == ("turning",) for s in b["styles"]])
-    assert (turns & start).sum() >= 2 and (turns & ~start).sum() >= 2
-    assert np.abs(deg[turns & start, k, 0]).max() < 3.0
-    assert np.abs(deg[turns & start, -1, 0]).mean() > 4.0  # (a slow turn takes up to 3.6 s)
-    assert np.abs(deg[turns & ~start, k, 0]).mean() > 4.0
-    plain = PlanWindows(tiny_corpus, cfg, **kw).batch(16, 0)  # p_start 0: the windows as they were
-    assert not plain["start"].any()
-    with pytest.raises(ValueError, match="p_start"):
-        PlanWindows(tiny_corpus, cfg, p_start=1.5, **kw)

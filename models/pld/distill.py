@@ -67,8 +67,6 @@ def cd_loss(
         z = vae.encode(frames[:, k:n])
         ctx = vae.normalise(frames[:, :k])
     has = (torch.rand(bs, generator=gen) >= p_no_context).float().to(device)
-    if "start" in b:  # a stream's first window (windows.PlanWindows) has no context
-        has = has * (~b["start"]).float().to(device)
     lookahead = torch.randint(0, cfg.max_lookahead + 1, (bs,), generator=gen).to(device)
     heard_from = torch.where(has > 0, 0, k).to(device)
     vis = visibility(cfg, heard_from, k + cfg.hop + lookahead)

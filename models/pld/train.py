@@ -119,8 +119,6 @@ def denoise_loss(
         z = vae.encode(frames[:, k:n])  # (B, W/4, C_lat) unit spread
         ctx = vae.normalise(frames[:, :k])  # (B, K, 8)
     has = (r(bs) >= p_no_context).float()
-    if "start" in b:  # a stream's first window (windows.PlanWindows) has no context
-        has = has * (~b["start"]).float().to(device)
     short = (r(bs) < P_SHORT_CONTEXT) & (has > 0)
     keep = torch.randint(1, k, (bs,), generator=gen).to(device)  # committed frames kept when short
     first = torch.where(short, k - keep, torch.zeros_like(keep))  # (B,) first real context frame

@@ -68,27 +68,20 @@ class PlanWindows:
     - change (``p_change``): the context in one style, the generated part in another, described
       as the new style alone (what a stream sees after ``set_prompt``); one window.
 
-    With p = ``p_start`` a single plan's clip also starts where a stream does: one of its windows
-    is a stream's first, whose generated part is the clip's first W frames (the motion as it
-    begins, e.g. the turn of "turns to the left" rather than a head already turned) with nothing
-    before them (``start`` True: the losses drop its context; its audio there is silence).
-
     Descriptions use the TRAIN vocabulary (HELDOUT is for evaluation) and come from a pool of
     ``pool`` templates per style (and as many two-style ones in all), drawn once from ``seed``:
     ``texts`` lists them, to embed up front."""
 
     def __init__(
         self, data: str | Path, cfg: DenoiserConfig, *, split: str = "train", seed: int = 0, p_switch: float = 0.15,
-        p_change: float = 0.25, p_start: float = 0.0, per_clip: int = 4, max_clip: int = 200, pool: int = 300,
-        verbose: bool = True,
+        p_change: float = 0.25, per_clip: int = 4, max_clip: int = 200, pool: int = 300, verbose: bool = True,
     ) -> None:  # fmt: skip
         from posetalk.models.data.records import Corpus
 
         self.frames, self.k, self.w = cfg.context + cfg.window, cfg.context, cfg.window
-        for name, p in (("p_switch", p_switch), ("p_change", p_change), ("p_start", p_start)):
-            if not 0 <= p <= 1:
-                raise ValueError(f"{name} must be a share (0-1), got {p}")
-        self.seed, self.p_switch, self.p_change, self.p_start = seed, p_switch, p_change, p_start
+        if min(p_switch, p_change) < 0 or p_switch + p_change > 1:
+            raise ValueError(f"p_switch + p_change must be shares summing to at most 1, got {p_switch} + {p_change}")
+        self.seed, self.p_switch, self.p_change = seed, p_switch, p_change
         self.per_clip, self.max_clip = per_clip, max(max_clip, cfg.context + cfg.window)
         corpus = Corpus(data)
         ids = [i for i, x in enumerate(corpus.lines) if x["split"] == split and x["frames"] >= self.frames]
@@ -150,19 +143,15 @@ class PlanWindows:
             t = self.singles[style][int(rng.integers(len(self.singles[style])))]
             plan, text, styles = t.plan([0, m], rng), t.text, t.styles
             starts = [int(s) for s in rng.integers(0, m - n + 1, self.per_clip)]
-            if self.p_start > 0 and rng.random() < self.p_start:  # (no draw at 0: those windows stay as they were)
-                starts[0] = -k  # the clip's first window is where a stream starts
         pose, gaze, _ = hm.generate(m, rng, rhythm=clip_rhythm, plan=plan)
         out = []
         for f0 in starts:
+            a0 = (c0 + f0) * SAMPLES_PER_FRAME
             audio = np.zeros(n * SAMPLES_PER_FRAME, np.float32)
-            lead = max(0, -f0)  # layout frames before the clip's first: a stream's first window's context
-            a0 = (c0 + f0 + lead) * SAMPLES_PER_FRAME
-            src = self.audio[r][a0 : a0 + len(audio) - lead * SAMPLES_PER_FRAME]
-            audio[lead * SAMPLES_PER_FRAME : lead * SAMPLES_PER_FRAME + len(src)] = src
-            idx = np.clip(np.arange(f0, f0 + n), 0, None)  # the first frame stands in for what is not there
-            out.append({"audio": audio, "pose": pose[idx], "gaze": gaze[idx], "description": text, "styles": styles,
-                        "start": f0 < 0})  # fmt: skip
+            src = self.audio[r][a0 : a0 + len(audio)]
+            audio[: len(src)] = src
+            out.append({"audio": audio, "pose": pose[f0 : f0 + n], "gaze": gaze[f0 : f0 + n], "description": text,
+                        "styles": styles})  # fmt: skip
         return out
 
     def batch(self, size: int, index: int) -> dict[str, Any]:
@@ -177,7 +166,6 @@ class PlanWindows:
             "pose": torch.from_numpy(np.stack([x["pose"] for x in items]).astype(np.float32)),
             "gaze": torch.from_numpy(np.stack([x["gaze"] for x in items]).astype(np.float32)),
             "mask": torch.ones(size, self.frames, dtype=torch.bool),
-            "start": torch.tensor([x["start"] for x in items]),
             "description": [x["description"] for x in items],
             "styles": [x["styles"] for x in items],
             "epoch": index,
