@@ -23,7 +23,7 @@ from posetalk.models.pld.samplers import (
     sample_euler,
     sample_heun,
 )
-from posetalk.models.pld.stream import PoseModel, PoseStream
+from posetalk.models.pld.stream import PoseModel, PoseStream, run_hops
 from posetalk.models.pld.text import DIM, PromptEncoder  # DIM: minilm's
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
 
@@ -230,6 +230,23 @@ def test_hops_join_without_jumps_and_would_jump_without_the_crossfade(tiny_run: 
     x3 = np.concatenate([np.concatenate([p for p, _ in parts]), np.concatenate([g for _, g in parts])], 1)
     b_max, _, in_p95, _ = _jumps(x3 / scale, model.cfg.hop)
     assert b_max <= 1.5 * in_p95, (b_max, in_p95)
+
+
+def test_each_frame_keeps_its_noise_from_window_to_window() -> None:
+    model = random_model()
+    s = PoseStream(model, "He nods a lot.", seed=3, steps=4, onnx=False)
+    s.feed(speech(2.0))
+    shift, jobs = model.cfg.hop // 4, []  # latent tokens per hop
+    while (heard_to := s.due()) is not None and len(jobs) < 3:
+        jobs.append(s.plan_hop(heard_to))
+        s.commit(jobs[-1], run_hops([jobs[-1]])[0])
+    for a, b in zip(jobs, jobs[1:], strict=False):
+        torch.testing.assert_close(b.x[:, :-shift], a.x[:, shift:], rtol=0, atol=0)  # the frames both cover
+        torch.testing.assert_close(b.noise[:, :, :-shift], a.noise[:, :, shift:], rtol=0, atol=0)
+        assert not torch.allclose(b.x[:, -shift:], a.x[:, -shift:])  # new noise for the frames beyond
+    again = PoseStream(model, "He nods a lot.", seed=3, steps=4, onnx=False)
+    again.feed(speech(2.0))
+    torch.testing.assert_close(again.plan_hop(again.due()).x, jobs[0].x, rtol=0, atol=0)  # a seed fixes it
 
 
 def test_training_lowers_the_losses_and_writes_logs(tiny_run: Path) -> None:

@@ -79,8 +79,9 @@ class PlanWindows:
         from posetalk.models.data.records import Corpus
 
         self.frames, self.k, self.w = cfg.context + cfg.window, cfg.context, cfg.window
-        if min(p_switch, p_change) < 0 or p_switch + p_change > 1:
-            raise ValueError(f"p_switch + p_change must be shares summing to at most 1, got {p_switch} + {p_change}")
+        for name, p in (("p_switch", p_switch), ("p_change", p_change)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name} must be a share (0-1), got {p}")
         self.seed, self.p_switch, self.p_change = seed, p_switch, p_change
         self.per_clip, self.max_clip = per_clip, max(max_clip, cfg.context + cfg.window)
         corpus = Corpus(data)
