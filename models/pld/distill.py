@@ -36,7 +36,7 @@ from posetalk.models.pld.cond import make_cond, visibility
 from posetalk.models.pld.denoiser import DenoiserConfig, PoseDenoiser
 from posetalk.models.pld.samplers import SIGMA_MAX, SIGMA_MIN, Denoiser, karras_sigmas
 from posetalk.models.pld.text import PromptEncoder, encoder
-from posetalk.models.pld.train import _lr, batches, embed_texts, prompt_table, window_frames
+from posetalk.models.pld.train import P_NO_CONTEXT, _lr, batches, embed_texts, prompt_table, window_frames
 from posetalk.models.pld.vae import PoseVAE, VAEConfig
 from posetalk.models.pld.windows import PlanWindows
 
@@ -56,7 +56,7 @@ def _heun(
 
 def cd_loss(
     student: Denoiser, target: Denoiser, teacher: Denoiser, vae: PoseVAE, b: dict[str, Any], prompts: torch.Tensor,
-    levels: torch.Tensor, gen: torch.Generator, guidance_max: float, device: str, p_no_context: float = 0.1,
+    levels: torch.Tensor, gen: torch.Generator, guidance_max: float, device: str, p_no_context: float = P_NO_CONTEXT,
 ) -> torch.Tensor:  # fmt: skip
     """Consistency-distillation loss of one batch; ``levels`` ascending (N,) noise levels."""
     cfg = student.net.cfg
@@ -90,7 +90,7 @@ def distill_pld(
     batch: int = 64, lr: float = 1e-4, levels: int = 40, guidance_max: float = 3.0, ema: float = 0.95,
     seed: int = 0, device: str = "cpu", save_every: int = 250, log_every: int = 25,
     prompts: PromptEncoder | None = None, windows: str = "plan", plan_options: dict[str, Any] | None = None,
-    init: str | Path | None = None, noise: float = 0.0, p_no_context: float = 0.1,
+    init: str | Path | None = None, noise: float = 0.0, p_no_context: float = P_NO_CONTEXT,
 ) -> dict[str, float]:  # fmt: skip
     """Distil the teacher in ``teacher`` (a `train pld` folder) into a student in ``out``, on
     ``windows`` as train_pld's: "plan" (windows.PlanWindows, what the teacher is trained on) or

@@ -50,7 +50,7 @@ from posetalk.models.pld.windows import PlanWindows
 
 LOG_KEYS = ("total", "recon", "vel", "kl", "denoise")
 P_MEAN, P_STD = -1.2, 1.2  # EDM's log-normal training noise levels
-P_SHORT_CONTEXT = 0.1
+P_NO_CONTEXT, P_SHORT_CONTEXT = 0.1, 0.1  # defaults: windows without context, with it cut short
 # Noise on the unit prompt embedding (cosine to the clean one about 0.94): the training descriptions
 # are a few hundred points of the embedding space per style; a prompt in other words lands between
 # them, and a denoiser that only knows the points answers it at random.
@@ -107,7 +107,7 @@ def window_frames(b: dict[str, Any], device: str) -> tuple[torch.Tensor, torch.T
 
 def denoise_loss(
     net: PoseDenoiser, vae: PoseVAE, b: dict[str, Any], prompts: torch.Tensor, gen: torch.Generator,
-    p_uncond: float, device: str, p_no_context: float = 0.1,
+    p_uncond: float, device: str, p_no_context: float = P_NO_CONTEXT,
 ) -> torch.Tensor:  # fmt: skip
     """EDM loss of one batch (``prompts`` (B, 384): the descriptions' embeddings)."""
     cfg = net.cfg
@@ -163,7 +163,7 @@ def train_pld(
     lr: float = 3e-4, vae_lr: float = 1e-3, p_uncond: float = 0.15, seed: int = 0, device: str = "cpu",
     save_every: int = 500, log_every: int = 50, vae_config: VAEConfig | None = None,
     net_config: DenoiserConfig | None = None, prompts: PromptEncoder | None = None, windows: str = "plan",
-    vae_from: str | Path | None = None, plan_options: dict[str, Any] | None = None, p_no_context: float = 0.1,
+    vae_from: str | Path | None = None, plan_options: dict[str, Any] | None = None, p_no_context: float = P_NO_CONTEXT,
 ) -> dict[str, float]:  # fmt: skip
     """Train (or resume) the pose VAE for ``vae_steps`` (default steps // 5), then the denoiser
     for the rest of ``steps``; everything is written to ``out``. ``windows``: "plan" or "corpus"
